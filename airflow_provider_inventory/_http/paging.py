@@ -1,0 +1,147 @@
+"""Small pieces every paginator uses: link resolution, loop protection, one-ahead prefetch."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from airflow_provider_inventory._http.errors import PaginationError
+from airflow_provider_inventory._http.redaction import redact_url
+
+T = TypeVar("T")
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port made explicit, for same-origin checks."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def resolve_link(current_url: str, link: str) -> str:
+    """Resolve a pagination link against the URL of the page that returned it.
+
+    Accepts an absolute URL, an absolute or relative path, or a bare query string
+    (``?cursor=abc`` or ``cursor=abc``), which replaces the current URL's query.
+    """
+    link = link.strip()
+    if link.startswith("?") or ("=" in link and "/" not in link.split("?")[0] and ":" not in link):
+        parts = urlsplit(current_url)
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, link.lstrip("?"), ""))
+    return urljoin(current_url, link)
+
+
+def canonical_url(url: str) -> str:
+    """The URL with its query parameters sorted, so the same page compares equal."""
+    parts = urlsplit(url)
+    query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, query, ""))
+
+
+class PageGuard:
+    """Refuses pagination that would loop, leave the API's origin, or run past ``max_pages``.
+
+    Args:
+        origin_url: any URL of the API; links must share its scheme, host and port.
+        what: a short name of the listing for error messages ("serial numbers").
+        max_pages: an optional cap on the number of pages.
+    """
+
+    def __init__(self, origin_url: str, what: str, max_pages: int | None = None) -> None:
+        self._origin = origin_of(origin_url)
+        self._what = what
+        self._max_pages = max_pages
+        self._seen: set[str] = set()
+
+    @property
+    def pages(self) -> int:
+        """How many pages were admitted so far."""
+        return len(self._seen)
+
+    def admit(self, url: str) -> str:
+        """Record that ``url`` is about to be requested and return it.
+
+        Raises:
+            PaginationError: the URL was requested before in this listing (a loop), points at
+                another origin (credentials would leave home), or the page cap is reached.
+        """
+        if origin_of(url) != self._origin:
+            raise PaginationError(
+                f"Refusing to follow a pagination link of the {self._what} listing to another "
+                f"origin ({redact_url(url)}); credentials are only sent to the connection's host. "
+                f"Nothing was requested from it."
+            )
+        key = canonical_url(url)
+        if key in self._seen:
+            raise PaginationError(
+                f"Pagination loop in the {self._what} listing: page {self.pages + 1} links back to "
+                f"{redact_url(url)}, which was already requested. Stopping instead of repeating "
+                f"records."
+            )
+        if self._max_pages is not None and self.pages >= self._max_pages:
+            raise PaginationError(
+                f"The {self._what} listing reached max_pages={self._max_pages} before its last "
+                f"page; raise the connection's 'max_pages' extra or narrow the listing."
+            )
+        self._seen.add(key)
+        return url
+
+
+class _End:
+    pass
+
+
+class _Failure(Generic[T]):
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def prefetch(pages: Iterator[T], ahead: int = 1) -> Iterator[T]:
+    """Iterate ``pages`` with the next ``ahead`` pages fetched in a background thread.
+
+    While the caller works on page k, page k+1 is already being requested. Memory stays bounded:
+    at most ``ahead`` pages wait beyond the one the caller holds. An exception raised while
+    fetching is re-raised in the caller at the position it happened, so a failed listing never
+    looks complete. If the caller stops early, the background thread stops too.
+    """
+    results: queue.Queue[object] = queue.Queue()
+    credits = threading.Semaphore(ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            while True:
+                while not credits.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                try:
+                    page = next(pages)
+                except StopIteration:
+                    results.put(_End())
+                    return
+                results.put(page)
+        except BaseException as error:
+            results.put(_Failure(error))
+
+    worker = threading.Thread(target=produce, name="inventory-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = results.get()
+            if isinstance(item, _End):
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            credits.release()
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+        close = getattr(pages, "close", None)
+        if close is not None and not worker.is_alive():
+            close()

@@ -1,0 +1,172 @@
+"""Per-connection HTTP settings read from a connection's extra, validated with clear errors."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_inventory._http.errors import InventoryConfigError
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` requests in any ``interval`` seconds (a sliding window)."""
+
+    limit: int
+    interval: float
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts, retry policy and safety switches shared by both hooks.
+
+    Every field can be set in the connection's extra under the same name.
+    """
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_attempts: int = 6
+    backoff_factor: float = 0.5
+    backoff_max: float = 30.0
+    max_retry_wait: float = 120.0
+    allow_insecure_http: bool = False
+    max_pages: int | None = None
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any], conn_id: str) -> HttpSettings:
+        """Read the settings from a connection extra; raise :class:`InventoryConfigError` if invalid."""
+        read = ExtraReader(extra, conn_id)
+        return cls(
+            connect_timeout=read.number("connect_timeout", cls.connect_timeout, minimum=0.001),
+            read_timeout=read.number("read_timeout", cls.read_timeout, minimum=0.001),
+            max_attempts=read.integer("max_attempts", cls.max_attempts, minimum=1),
+            backoff_factor=read.number("backoff_factor", cls.backoff_factor, minimum=0),
+            backoff_max=read.number("backoff_max", cls.backoff_max, minimum=0),
+            max_retry_wait=read.number("max_retry_wait", cls.max_retry_wait, minimum=0),
+            allow_insecure_http=read.boolean("allow_insecure_http", cls.allow_insecure_http),
+            max_pages=read.optional_integer("max_pages", minimum=1),
+        )
+
+
+class ExtraReader:
+    """Typed access to a connection extra; every error names the connection, the field and the fix."""
+
+    def __init__(self, extra: Mapping[str, Any], conn_id: str) -> None:
+        self.extra = extra
+        self.conn_id = conn_id
+
+    def fail(self, field: str, problem: str) -> InventoryConfigError:
+        """Build the error for an invalid or missing ``field``."""
+        return InventoryConfigError(
+            f"Connection '{self.conn_id}': extra field '{field}' {problem}. "
+            f"Fix it in the connection (Admin > Connections, or the "
+            f"AIRFLOW_CONN_{self.conn_id.upper()} variable)."
+        )
+
+    def string(self, field: str, default: str | None = None) -> str | None:
+        """A string field, or ``default`` when absent or empty."""
+        value = self.extra.get(field)
+        if value is None or value == "":
+            return default
+        if not isinstance(value, str):
+            raise self.fail(field, f"must be a string, got {type(value).__name__}")
+        return value.strip()
+
+    def required_string(self, field: str) -> str:
+        """A string field that must be present."""
+        value = self.string(field)
+        if not value:
+            raise self.fail(field, "is required but missing")
+        return value
+
+    def number(self, field: str, default: float, *, minimum: float = 0) -> float:
+        """A number >= ``minimum``; strings that parse as numbers are accepted."""
+        value = self.extra.get(field)
+        if value is None or value == "":
+            return default
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self.fail(field, f"must be a number, got {value!r}") from None
+        if isinstance(value, bool) or number < minimum:
+            raise self.fail(field, f"must be a number >= {minimum}, got {value!r}")
+        return number
+
+    def integer(self, field: str, default: int, *, minimum: int = 0) -> int:
+        """A whole number >= ``minimum``."""
+        found = self.optional_integer(field, minimum=minimum)
+        return default if found is None else found
+
+    def optional_integer(self, field: str, *, minimum: int = 0) -> int | None:
+        """A whole number >= ``minimum``, or ``None`` when absent."""
+        value = self.extra.get(field)
+        if value is None or value == "":
+            return None
+        try:
+            number = int(str(value))
+        except ValueError:
+            raise self.fail(field, f"must be a whole number, got {value!r}") from None
+        if isinstance(value, bool) or number < minimum:
+            raise self.fail(field, f"must be a whole number >= {minimum}, got {value!r}")
+        return number
+
+    def boolean(self, field: str, default: bool) -> bool:
+        """A boolean; accepts true/false, yes/no, 1/0 in any case."""
+        value = self.extra.get(field)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "1", "on"):
+            return True
+        if text in ("false", "no", "0", "off"):
+            return False
+        raise self.fail(field, f"must be true or false, got {value!r}")
+
+    def rate_limit(
+        self, limit_field: str, interval_field: str, default_interval: float
+    ) -> RateLimit | None:
+        """A ``RateLimit`` from a count field and an interval field, or ``None`` if not set."""
+        limit = self.optional_integer(limit_field, minimum=1)
+        if limit is None:
+            return None
+        return RateLimit(limit, self.number(interval_field, default_interval, minimum=0.001))
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback IP address (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport_security(url: str, settings: HttpSettings, conn_id: str, field: str) -> None:
+    """Refuse plain ``http://`` to anything but loopback unless the connection allows it.
+
+    Raises:
+        InventoryConfigError: naming the connection field and the two ways to fix it.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme != "http":
+        raise InventoryConfigError(
+            f"Connection '{conn_id}': {field} {url!r} must start with https:// "
+            f"(or http:// for a local server)."
+        )
+    if is_loopback_host(parts.hostname) or settings.allow_insecure_http:
+        return
+    raise InventoryConfigError(
+        f"Connection '{conn_id}': {field} uses plain http:// for {parts.hostname!r}, which would "
+        f"send credentials unencrypted. Use https://, or set the extra field "
+        f"'allow_insecure_http' to true if this host really is a trusted plain-HTTP endpoint."
+    )

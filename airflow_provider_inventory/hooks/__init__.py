@@ -1,0 +1,1 @@
+"""Hooks: authenticated, paginated, retried access to Pack and Commerce Layer."""

@@ -1,0 +1,94 @@
+"""What both hooks share: reading the Airflow connection and owning one ``ApiClient``."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_inventory._http.client import ApiClient
+from airflow_provider_inventory._http.errors import (
+    AuthenticationError,
+    InventoryApiError,
+    InventoryConfigError,
+    NotFoundError,
+    TransportError,
+)
+from airflow_provider_inventory._http.settings import ExtraReader, HttpSettings
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+
+class InventoryHook(BaseHook):
+    """Base for the Pack and Commerce Layer hooks.
+
+    Subclasses implement :meth:`_build_client`. The client (and its pooled session) is created on
+    first use and closed by :meth:`close` or by leaving a ``with`` block.
+    """
+
+    def __init__(self, conn_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self._client: ApiClient | None = None
+
+    @cached_property
+    def connection(self) -> Connection:
+        """The Airflow connection (looked up once per hook)."""
+        return self.get_connection(self.conn_id)
+
+    @cached_property
+    def extra(self) -> ExtraReader:
+        """Typed, validating access to the connection's extra."""
+        return ExtraReader(self.connection.extra_dejson or {}, self.conn_id)
+
+    @cached_property
+    def http_settings(self) -> HttpSettings:
+        """Timeouts, retries and safety switches from the connection's extra."""
+        return HttpSettings.from_extra(self.connection.extra_dejson or {}, self.conn_id)
+
+    @property
+    def client(self) -> ApiClient:
+        """The hook's HTTP client, built on first use."""
+        if self._client is None:
+            self._client = self._build_client()
+        return self._client
+
+    def _build_client(self) -> ApiClient:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> InventoryHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def require_password(self, what: str) -> str:
+        """The connection's password field, or a clear error naming it as ``what``."""
+        password = self.connection.password
+        if not password:
+            raise InventoryConfigError(
+                f"Connection '{self.conn_id}' has no {what}: set the connection's password field "
+                f"(shown as '{what}' in the UI)."
+            )
+        return password
+
+
+def describe_failure(error: Exception) -> str:
+    """A one-line, secret-free explanation of a failed ``test_connection`` for the UI."""
+    if isinstance(error, AuthenticationError):
+        return f"Authentication failed: {error}"
+    if isinstance(error, NotFoundError):
+        return f"Not found: {error}"
+    if isinstance(error, TransportError):
+        return f"Host unreachable: {error}"
+    if isinstance(error, InventoryConfigError | InventoryApiError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,93 @@
+"""Half-open time windows ``[since, before)`` for incremental listings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+from airflow_provider_inventory._http.errors import InventoryConfigError
+
+Instant = datetime | date | str
+"""What callers may pass: an aware or naive (taken as UTC) datetime, pendulum, date or ISO string."""
+
+
+def parse_instant(value: Instant | None, field: str) -> datetime | None:
+    """Parse ``value`` into an aware UTC datetime (``None`` and ``""`` stay ``None``).
+
+    Raises:
+        InventoryConfigError: naming ``field`` when the value is not a date/time.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise InventoryConfigError(
+                f"{field}={value!r} is not an ISO-8601 date/time; pass a datetime or a string "
+                f"like '2025-06-01T00:00:00Z' (in a template: '{{{{ data_interval_start }}}}')."
+            ) from None
+    else:
+        raise InventoryConfigError(
+            f"{field} must be a datetime or an ISO-8601 string, got {type(value).__name__}."
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def format_instant(moment: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and ``Z``, as both APIs write timestamps."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Window:
+    """``[since, before)``: ``since`` inclusive, ``before`` exclusive; either end may be open."""
+
+    since: datetime | None = None
+    before: datetime | None = None
+
+    @classmethod
+    def of(cls, since: Instant | None, before: Instant | None) -> Window:
+        """Build and validate a window.
+
+        Raises:
+            InventoryConfigError: a bound is not a date/time, or ``since`` is not before ``before``.
+        """
+        window = cls(parse_instant(since, "updated_since"), parse_instant(before, "updated_before"))
+        if window.since and window.before and window.since >= window.before:
+            raise InventoryConfigError(
+                f"updated_since ({format_instant(window.since)}) must be earlier than "
+                f"updated_before ({format_instant(window.before)}); the window is half-open "
+                f"[since, before)."
+            )
+        return window
+
+    @property
+    def is_open(self) -> bool:
+        """True when neither bound is set."""
+        return self.since is None and self.before is None
+
+    def contains(self, timestamp: Any) -> bool:
+        """Whether an API timestamp (ISO string) lies in the window; a missing one does not."""
+        if self.is_open:
+            return True
+        if not timestamp:
+            return False
+        moment = parse_instant(timestamp, "updated_at")
+        assert moment is not None
+        if self.since is not None and moment < self.since:
+            return False
+        return not (self.before is not None and moment >= self.before)
+
+    def as_strings(self) -> list[str | None]:
+        """``[since, before]`` as ISO strings (``None`` for an open end), for manifests/XCom."""
+        return [format_instant(m) if m else None for m in (self.since, self.before)]

@@ -1,0 +1,97 @@
+"""Shared fixtures: an isolated Airflow home and a running sandbox with connections pointing at it.
+
+Use ``@pytest.mark.sandbox(packages=2000, latency=0.01, ...)`` on a test (or module, via
+``pytestmark``) to pass keyword arguments to ``Sandbox``; ``sandbox_env`` additionally exports
+``AIRFLOW_CONN_PACK_DEFAULT`` / ``AIRFLOW_CONN_COMMERCELAYER_DEFAULT`` for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+# Before anything imports airflow: a throwaway home, no examples, quiet unit-test mode.
+_HOME = tempfile.mkdtemp(prefix="inventory-airflow-home-")
+os.environ.setdefault("AIRFLOW_HOME", _HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME}/airflow.db")
+
+if TYPE_CHECKING:
+    from airflow_provider_inventory.sandbox import Sandbox
+
+# Tests run against a sandbox without limits unless they configure some; pin generous client-side
+# limits so the documented production defaults (200 requests/min) do not slow the suite down.
+# Pacing tests override these through `set_connections`.
+FAST_CLIENT_EXTRA: dict[str, Any] = {
+    "backoff_factor": 0.01,
+    "backoff_max": 0.05,
+    "max_retry_wait": 2,
+    "read_timeout": 10,
+}
+GENEROUS_LIMITS: dict[str, Any] = {"rate_limit_average": 100_000, "rate_limit_burst": 100_000}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sandbox(**kwargs): keyword arguments for the Sandbox")
+
+
+@pytest.fixture
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A running sandbox configured by the nearest ``sandbox`` marker."""
+    from airflow_provider_inventory.sandbox import Sandbox
+
+    marker = request.node.get_closest_marker("sandbox")
+    kwargs = dict(marker.kwargs) if marker else {}
+    with Sandbox(**kwargs) as sb:
+        yield sb
+
+
+def set_connections(
+    sb: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    pack_extra: dict[str, Any] | None = None,
+    commercelayer_extra: dict[str, Any] | None = None,
+    pack_conn_id: str = "pack_default",
+    commercelayer_conn_id: str = "commercelayer_default",
+) -> None:
+    """Export both sandbox connections as ``AIRFLOW_CONN_*`` with extra fields merged in."""
+    pack = sb.pack_connection()
+    pack["extra"] = {**pack.get("extra", {}), **FAST_CLIENT_EXTRA, **(pack_extra or {})}
+    cl = sb.commercelayer_connection()
+    cl["extra"] = {
+        **cl.get("extra", {}),
+        **FAST_CLIENT_EXTRA,
+        **GENEROUS_LIMITS,
+        **(commercelayer_extra or {}),
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{pack_conn_id.upper()}", json.dumps(pack))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{commercelayer_conn_id.upper()}", json.dumps(cl))
+
+
+@pytest.fixture
+def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """The sandbox, with ``pack_default`` and ``commercelayer_default`` connections pointing at it."""
+    set_connections(sandbox, monkeypatch)
+    return sandbox
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> Iterator[None]:
+    """Each test starts with no shared pacers or cached tokens from an earlier test."""
+    from airflow_provider_inventory._http.pacing import reset_shared_pacers
+
+    reset_shared_pacers()
+    yield
+    reset_shared_pacers()
+    try:
+        from airflow_provider_inventory.hooks.commercelayer import reset_token_cache
+    except ImportError:
+        return
+    reset_token_cache()

@@ -1,0 +1,94 @@
+"""The provider is discoverable by Airflow with both connection types and their form fields."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from airflow_provider_inventory import get_provider_info
+
+PACKAGE = "airflow-provider-inventory"
+
+
+@pytest.fixture(scope="module")
+def providers_manager():  # type: ignore[no-untyped-def]
+    from airflow.providers_manager import ProvidersManager
+
+    return ProvidersManager()
+
+
+def test_provider_is_discovered(providers_manager) -> None:  # type: ignore[no-untyped-def]
+    assert PACKAGE in providers_manager.providers
+    assert providers_manager.providers[PACKAGE].data["name"] == get_provider_info()["name"]
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "hook_class", "hook_name"),
+    [
+        ("pack", "airflow_provider_inventory.hooks.pack.PackHook", "Pack"),
+        (
+            "commercelayer",
+            "airflow_provider_inventory.hooks.commercelayer.CommerceLayerHook",
+            "Commerce Layer",
+        ),
+    ],
+)
+def test_connection_types_registered(providers_manager, conn_type, hook_class, hook_name) -> None:  # type: ignore[no-untyped-def]
+    hook_info = providers_manager.hooks[conn_type]
+    assert hook_info is not None, f"{conn_type} hook failed to import"
+    assert hook_info.hook_class_name == hook_class
+    assert hook_info.hook_name == hook_name
+    assert hook_info.package_name == PACKAGE
+    module_name, class_name = hook_class.rsplit(".", 1)
+    hook_cls = getattr(__import__(module_name, fromlist=[class_name]), class_name)
+    assert hook_cls.conn_type == conn_type
+    assert hook_cls.hook_name == hook_name
+
+
+def test_pack_form_fields(providers_manager) -> None:  # type: ignore[no-untyped-def]
+    behaviour = providers_manager.field_behaviours["pack"]
+    assert behaviour["relabeling"]["password"] == "API token"
+    assert "port" in behaviour["hidden_fields"]
+    widgets = providers_manager.connection_form_widgets
+    for field in ("organization_id", "auth_scheme", "read_timeout", "max_attempts"):
+        assert f"extra__pack__{field}" in widgets
+
+
+def test_commercelayer_form_fields(providers_manager) -> None:  # type: ignore[no-untyped-def]
+    behaviour = providers_manager.field_behaviours["commercelayer"]
+    assert behaviour["relabeling"]["login"] == "Client ID"
+    assert behaviour["relabeling"]["password"] == "Client secret"
+    widgets = providers_manager.connection_form_widgets
+    for field in ("scope", "auth_url", "rate_limit_average", "rate_limit_burst", "read_timeout"):
+        assert f"extra__commercelayer__{field}" in widgets
+
+
+def test_airflow_cli_lists_provider(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)  # it prints a banner line on stdout
+    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+    listed = subprocess.run(
+        [airflow, "providers", "list", "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    packages = {row["package_name"] for row in json.loads(listed.stdout)}
+    assert PACKAGE in packages
+
+
+def test_package_import_is_cheap() -> None:
+    """Provider discovery imports the package on every Airflow process start: keep it bare."""
+    code = (
+        "import sys, airflow_provider_inventory;"
+        "heavy = [m for m in ('airflow', 'requests', 'urllib3', 'pendulum') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
