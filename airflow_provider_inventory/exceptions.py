@@ -13,6 +13,7 @@ from airflow_provider_inventory._http.errors import (
     TokenExpiredError,
     TransportError,
 )
+from airflow_provider_inventory.records.manifest import XComLimitExceededError
 
 __all__ = [
     "AuthenticationError",
@@ -26,4 +27,5 @@ __all__ = [
     "ServerError",
     "TokenExpiredError",
     "TransportError",
+    "XComLimitExceededError",
 ]

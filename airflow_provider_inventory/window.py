@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -27,7 +27,7 @@ def parse_instant(value: Instant | None, field: str) -> datetime | None:
     elif isinstance(value, str):
         text = value.strip()
         try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            moment = _parse_iso(text)
         except ValueError:
             raise InventoryConfigError(
                 f"{field}={value!r} is not an ISO-8601 date/time; pass a datetime or a string "
@@ -42,6 +42,24 @@ def parse_instant(value: Instant | None, field: str) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
+def _parse_iso(text: str) -> datetime:
+    """ISO-8601 text to a datetime; pendulum covers what 3.10's ``fromisoformat`` does not."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        import pendulum
+
+        parsed = pendulum.parse(text, strict=True)
+        if not isinstance(parsed, datetime):
+            raise ValueError(text) from None
+        return parsed
+
+
+def _is_canonical(text: str) -> bool:
+    """Whether ``text`` has ``format_instant``'s shape, so text order equals time order."""
+    return len(text) == 24 and text[10] == "T" and text[-1] == "Z"
+
+
 def format_instant(moment: datetime) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``, as both APIs write timestamps."""
     utc = moment.astimezone(timezone.utc)
@@ -54,6 +72,15 @@ class Window:
 
     since: datetime | None = None
     before: datetime | None = None
+    _since_text: str | None = field(init=False, repr=False, compare=False)
+    _before_text: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Both APIs write "2025-03-01T12:00:00.000Z"; comparing such text needs no parsing.
+        object.__setattr__(self, "_since_text", format_instant(self.since) if self.since else None)
+        object.__setattr__(
+            self, "_before_text", format_instant(self.before) if self.before else None
+        )
 
     @classmethod
     def of(cls, since: Instant | None, before: Instant | None) -> Window:
@@ -82,6 +109,10 @@ class Window:
             return True
         if not timestamp:
             return False
+        if isinstance(timestamp, str) and _is_canonical(timestamp):
+            if self._since_text is not None and timestamp < self._since_text:
+                return False
+            return not (self._before_text is not None and timestamp >= self._before_text)
         moment = parse_instant(timestamp, "updated_at")
         assert moment is not None
         if self.since is not None and moment < self.since:

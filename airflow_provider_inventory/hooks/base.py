@@ -19,6 +19,7 @@ from airflow_provider_inventory._http.settings import ExtraReader, HttpSettings
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+    from typing_extensions import Self
 
 
 class InventoryHook(BaseHook):
@@ -64,7 +65,7 @@ class InventoryHook(BaseHook):
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> InventoryHook:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,566 @@
+"""``PackHook``: serial numbers from the Pack REST API v1.
+
+Endpoints:
+
+- ``GET /v1/organizations/{organization_id}/serial-numbers`` (filters ``filter[product_id]``,
+  ``filter[stock_id]``, ``filter[code]``);
+- ``GET /v1/warehouses/{warehouse_id}/products/{product_id}/serial-numbers`` (filters
+  ``filter[stock_id]``, ``filter[code]``), used when ``warehouse_id`` is given.
+
+What Pack does not document is configurable on the connection, with these defaults:
+
+- the token travels as ``Authorization: Bearer <token>`` (extras ``auth_header``,
+  ``auth_scheme``; an empty ``auth_scheme`` sends the bare token);
+- the page size parameter is ``per_page`` (extra ``page_size_param``);
+- no client-side pacing (extras ``rate_limit_average``/``rate_limit_interval``,
+  ``rate_limit_burst``/``rate_limit_burst_interval`` turn it on); 429 with ``Retry-After`` and
+  5xx are retried by the HTTP core either way.
+
+A page body is accepted in either shape: records in ``data`` beside top-level ``prev``/``next``/
+``per_page``, or records in ``data`` with ``links``/``meta`` wrappers. ``next`` may be an absolute
+URL, a path or a query string; it is resolved against the URL of the page that returned it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from airflow_provider_inventory._http.client import ApiClient
+from airflow_provider_inventory._http.errors import (
+    AuthenticationError,
+    BadResponseError,
+    InventoryConfigError,
+    NotFoundError,
+)
+from airflow_provider_inventory._http.pacing import RatePacer, shared_pacer
+from airflow_provider_inventory._http.paging import PageGuard, prefetch, resolve_link
+from airflow_provider_inventory._http.redaction import Scrubber, redact_url
+from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
+from airflow_provider_inventory.window import Instant, Window
+
+DEFAULT_BASE_URL = "https://api.pack.cloud"
+DEFAULT_AUTH_HEADER = "Authorization"
+DEFAULT_AUTH_SCHEME = "Bearer"
+DEFAULT_PAGE_SIZE_PARAM = "per_page"
+LISTING_NAME = "Pack serial numbers"
+
+Record = dict[str, Any]
+FilterValue = str | Sequence[str] | None
+"""A filter: one value, a list of values (one listing per value, merged), or ``None`` (no filter)."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One server-side listing: an endpoint path and its query parameters."""
+
+    path: str
+    params: tuple[tuple[str, str], ...]
+
+
+class PackHook(InventoryHook):
+    """Reads serial numbers from Pack (``api.pack.cloud``, REST API v1).
+
+    Connection fields: host (default ``https://api.pack.cloud``; a host without a scheme gets
+    ``https://``; a trailing ``/v1`` is ignored), password (the API token), and the extras
+    ``organization_id``, ``auth_header``, ``auth_scheme``, ``page_size_param``, the HTTP settings
+    (timeouts, retries, ``max_pages``) and the optional rate limits described in the module doc.
+
+    Use it as a context manager (or call :meth:`close`) to release pooled connections.
+
+    Args:
+        pack_conn_id: the Airflow connection id.
+
+    Attributes:
+        pages_fetched: pages received by this hook so far, for progress logs.
+    """
+
+    conn_name_attr = "pack_conn_id"
+    default_conn_name = "pack_default"
+    conn_type = "pack"
+    hook_name = "Pack"
+
+    def __init__(self, pack_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(pack_conn_id, **kwargs)
+        self.pack_conn_id = pack_conn_id
+        self.pages_fetched = 0
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def organization_id(self) -> str:
+        """The ``organization_id`` extra.
+
+        Raises:
+            InventoryConfigError: it is missing, naming the connection and the field.
+        """
+        return self.extra.required_string("organization_id")
+
+    @property
+    def base_url(self) -> str:
+        """The API root (scheme, host, port), without ``/v1``."""
+        return normalize_base_url(self.connection.host, self.connection.port)
+
+    def _build_client(self) -> ApiClient:
+        scrubber = Scrubber()
+        token = self.require_password("API token")
+        scrubber.add(token, "pack_api_token")
+        auth = self._auth_headers(token)
+        return ApiClient(
+            self.base_url,
+            self.http_settings,
+            conn_id=self.conn_id,
+            auth_headers=lambda: auth,
+            default_headers={"Accept": "application/json"},
+            pacer=self._pacer(),
+            scrubber=scrubber,
+        )
+
+    def _auth_headers(self, token: str) -> dict[str, str]:
+        """``{auth_header: "<auth_scheme> <token>"}``; an empty ``auth_scheme`` sends the bare token."""
+        header = self.extra.string("auth_header", DEFAULT_AUTH_HEADER) or DEFAULT_AUTH_HEADER
+        # Read the raw value: ExtraReader.string treats "" as absent, but here "" means "no scheme".
+        scheme = self.extra.extra.get("auth_scheme", DEFAULT_AUTH_SCHEME)
+        if scheme is None:
+            scheme = DEFAULT_AUTH_SCHEME
+        if not isinstance(scheme, str):
+            raise self.extra.fail("auth_scheme", f"must be a string, got {type(scheme).__name__}")
+        return {header: f"{scheme.strip()} {token}" if scheme.strip() else token}
+
+    def _pacer(self) -> RatePacer | None:
+        """The process-wide pacer for this connection, or ``None`` when no limit is set."""
+        average = self.extra.rate_limit("rate_limit_average", "rate_limit_interval", 60.0)
+        burst = self.extra.rate_limit("rate_limit_burst", "rate_limit_burst_interval", 10.0)
+        windows = [window for window in (average, burst) if window is not None]
+        if not windows:
+            return None
+        key = ("pack", self.conn_id, self.base_url)
+        return shared_pacer(key, lambda: RatePacer(*windows, pinned=True))
+
+    @property
+    def page_size_param(self) -> str:
+        """The query parameter that sets the page size (extra ``page_size_param``)."""
+        return self.extra.string("page_size_param", DEFAULT_PAGE_SIZE_PARAM) or (
+            DEFAULT_PAGE_SIZE_PARAM
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    def iter_serial_numbers(
+        self,
+        *,
+        product_id: FilterValue = None,
+        stock_id: FilterValue = None,
+        code: FilterValue = None,
+        warehouse_id: str | None = None,
+        per_page: int | None = None,
+        updated_since: Instant | None = None,
+        updated_before: Instant | None = None,
+    ) -> Generator[Record, None, None]:
+        """Stream every matching serial number, one page in memory at a time.
+
+        Records come in the API's order, exactly as the API returns them (``id``, ``product_id``,
+        ``stock_id``, ``fulfillment_line_id``, ``code``, ``created_at``, ``updated_at``). While the
+        caller works through one page, the next one is already being fetched.
+
+        Arguments are checked when this is called; no request is sent until the first record is
+        asked for.
+
+        Args:
+            product_id: ``filter[product_id]``: one id or a list of ids.
+            stock_id: ``filter[stock_id]``: one id or a list of ids.
+            code: ``filter[code]``: one serial number or a list of them.
+            warehouse_id: list through the warehouse endpoint
+                ``/v1/warehouses/{warehouse_id}/products/{product_id}/serial-numbers``; needs
+                ``product_id``.
+            per_page: records per page (the server's default when ``None``).
+            updated_since: keep records with ``updated_at >= updated_since`` (datetime, pendulum
+                or ISO-8601 string; naive means UTC).
+            updated_before: keep records with ``updated_at < updated_before``.
+
+        Lists of filter values: one listing runs per combination of values (the cartesian
+        product of the lists, in the order given), and their records are merged with duplicates
+        (by ``id``) dropped. An empty list selects nothing. The date window is applied
+        client-side: the API has no server-side date filter, so every page of the listing is
+        read.
+
+        Returns:
+            A generator of records (dicts); ``close()`` it to stop a listing early.
+
+        Raises:
+            InventoryConfigError: an argument or a connection field is invalid (raised here).
+            InventoryApiError: a request failed after its retries, a page is malformed, or the
+                pagination loops or leaves the API's origin (raised while iterating; records
+                already yielded are not a complete result).
+        """
+        listings = self._plan_listings(
+            product_ids=filter_values("product_id", product_id),
+            stock_ids=filter_values("stock_id", stock_id),
+            codes=filter_values("code", code),
+            warehouse_id=optional_identifier("warehouse_id", warehouse_id),
+            per_page=checked_page_size(per_page),
+        )
+        window = Window.of(updated_since, updated_before)
+        records = self._merge(listings)
+        if window.is_open:
+            return records
+        return (record for record in records if window.contains(record.get("updated_at")))
+
+    def list_serial_numbers(
+        self,
+        *,
+        product_id: FilterValue = None,
+        stock_id: FilterValue = None,
+        code: FilterValue = None,
+        warehouse_id: str | None = None,
+        per_page: int | None = None,
+        updated_since: Instant | None = None,
+        updated_before: Instant | None = None,
+    ) -> list[Record]:
+        """All matching serial numbers as a list; for small sets (see :meth:`iter_serial_numbers`).
+
+        Returns:
+            The records, in the API's order.
+
+        Raises:
+            InventoryConfigError: an argument or a connection field is invalid.
+            InventoryApiError: the listing failed (nothing is returned then).
+        """
+        return list(
+            self.iter_serial_numbers(
+                product_id=product_id,
+                stock_id=stock_id,
+                code=code,
+                warehouse_id=warehouse_id,
+                per_page=per_page,
+                updated_since=updated_since,
+                updated_before=updated_before,
+            )
+        )
+
+    def get_serial_number(self, code: str) -> Record:
+        """The serial number whose ``code`` is exactly ``code``.
+
+        Args:
+            code: the serial number itself, e.g. ``ABC123-XYZ456-789QWE``.
+
+        Returns:
+            The record, exactly as the API returns it.
+
+        Raises:
+            InventoryConfigError: ``code`` is empty or not a string, or a connection field is
+                invalid.
+            NotFoundError: the organization has no serial number with that code.
+            InventoryApiError: the request failed.
+        """
+        wanted = optional_identifier("code", code)
+        if wanted is None:
+            raise InventoryConfigError("code is required: pass the serial number to look up.")
+        with closing(self.iter_serial_numbers(code=wanted)) as records:
+            for record in records:
+                if record.get("code") == wanted:
+                    return record
+        # The listing answered 200 with no match: there is no HTTP status to report.
+        raise NotFoundError(
+            f"No serial number with code {wanted!r} in Pack organization {self.organization_id!r}."
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Request one serial number to check the host, the token and the organization.
+
+        Returns:
+            ``(True, message)`` when the API answered, else ``(False, reason)`` with a readable,
+            secret-free reason.
+        """
+        try:
+            listing = self._listing(self._organization_path(), {self.page_size_param: "1"})
+            self.client.get_json(self._first_url(listing))
+        except Exception as error:
+            return False, self._explain_failure(error)
+        return True, (
+            f"Connected to Pack organization {self.organization_id!r} at "
+            f"{redact_url(self.base_url)}."
+        )
+
+    # ------------------------------------------------------------------ listings
+
+    def _explain_failure(self, error: Exception) -> str:
+        """``describe_failure`` with a hint at the connection field that most likely is wrong."""
+        message = describe_failure(error)
+        if isinstance(error, AuthenticationError):
+            return f"{message} Check the connection's API token (password field)."
+        if isinstance(error, NotFoundError):
+            return (
+                f"{message} Check the connection's extra field 'organization_id' "
+                f"({self.extra.string('organization_id')!r}) and host."
+            )
+        return message
+
+    def _organization_path(self) -> str:
+        return f"v1/organizations/{quote(self.organization_id, safe='')}/serial-numbers"
+
+    @staticmethod
+    def _warehouse_path(warehouse_id: str, product_id: str) -> str:
+        return (
+            f"v1/warehouses/{quote(warehouse_id, safe='')}/products/"
+            f"{quote(product_id, safe='')}/serial-numbers"
+        )
+
+    def _plan_listings(
+        self,
+        *,
+        product_ids: list[str] | None,
+        stock_ids: list[str] | None,
+        codes: list[str] | None,
+        warehouse_id: str | None,
+        per_page: int | None,
+    ) -> list[Listing]:
+        """One listing per combination of filter values, in the order the values were given."""
+        if warehouse_id is not None and product_ids is None:
+            raise InventoryConfigError(
+                "warehouse_id needs product_id: Pack lists a warehouse's serial numbers per "
+                "product (/v1/warehouses/{warehouse_id}/products/{product_id}/serial-numbers). "
+                "Pass product_id (one id or a list), or drop warehouse_id."
+            )
+        paging = {self.page_size_param: str(per_page)} if per_page is not None else {}
+        organization_path = self._organization_path() if warehouse_id is None else ""
+        listings = []
+        for product, stock, code in itertools.product(
+            _or_unfiltered(product_ids), _or_unfiltered(stock_ids), _or_unfiltered(codes)
+        ):
+            filters = {"stock_id": stock, "code": code}
+            if warehouse_id is not None and product is not None:
+                path = self._warehouse_path(warehouse_id, product)
+            else:
+                path, filters = organization_path, {"product_id": product, **filters}
+            listings.append(self._listing(path, {**filter_params(filters), **paging}))
+        return listings
+
+    @staticmethod
+    def _listing(path: str, params: Mapping[str, str]) -> Listing:
+        return Listing(path, tuple(params.items()))
+
+    def _first_url(self, listing: Listing) -> str:
+        url = self.client.url_for(listing.path)
+        return f"{url}?{urlencode(listing.params, safe='[]')}" if listing.params else url
+
+    def _merge(self, listings: list[Listing]) -> Generator[Record, None, None]:
+        """Chain the listings, then log one summary line for the whole read."""
+        pages_before = self.pages_fetched
+        retries_before = self.client.stats.retries
+        count = 0
+        for record in self._distinct(listings):
+            count += 1
+            yield record
+        self.log.info(
+            "Read %d %s in %d page(s) over %d listing(s); %d request(s) retried.",
+            count,
+            LISTING_NAME,
+            self.pages_fetched - pages_before,
+            len(listings),
+            self.client.stats.retries - retries_before,
+        )
+
+    def _distinct(self, listings: list[Listing]) -> Iterator[Record]:
+        """The listings' records in order; with more than one listing, each ``id`` only once."""
+        if len(listings) == 1:
+            yield from self._iter_listing(listings[0])
+            return
+        seen: set[Any] = set()
+        for listing in listings:
+            for record in self._iter_listing(listing):
+                record_id = record_identity(record)
+                if record_id not in seen:
+                    seen.add(record_id)
+                    yield record
+
+    def _iter_listing(self, listing: Listing) -> Iterator[Record]:
+        """The records of one listing, with the next page fetched while this one is consumed."""
+        # prefetch is a generator (typed as an Iterator): close it so its worker stops at once
+        # when the caller abandons the listing.
+        pages = cast("Generator[list[Record], None, None]", prefetch(self._fetch_pages(listing)))
+        with closing(pages):
+            for page in pages:
+                yield from page
+
+    def _fetch_pages(self, listing: Listing) -> Iterator[list[Record]]:
+        """Request the pages of one listing, following ``next`` until it is null or absent."""
+        url: str | None = self._first_url(listing)
+        guard = PageGuard(self.client.base_url, LISTING_NAME, self.http_settings.max_pages)
+        while url is not None:
+            response = self.client.get_json(guard.admit(url))
+            records, link = parse_page(response.body, response.url)
+            self.pages_fetched += 1
+            yield records
+            url = resolve_link(response.url, link) if link else None
+
+
+# ---------------------------------------------------------------------- page bodies
+
+
+def parse_page(body: Any, url: str) -> tuple[list[Record], str | None]:
+    """Split a page body into its records and its ``next`` link.
+
+    Args:
+        body: the decoded JSON body.
+        url: the URL that returned it, for error messages.
+
+    Returns:
+        ``(records, next_link)``; ``next_link`` is ``None`` on the last page.
+
+    Raises:
+        BadResponseError: the body is neither of the two accepted shapes, or a record or the
+            ``next`` link has the wrong type.
+    """
+    records = page_records(body, url)
+    return records, next_link(body, url)
+
+
+def page_records(body: Any, url: str) -> list[Record]:
+    """The ``data`` array of a page body, checked to hold JSON objects."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise _bad_page(url, f"expected a JSON object with a 'data' array, {_found(body)}")
+    records = body["data"]
+    for position, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise _bad_page(
+                url, f"'data' item {position} is {type(record).__name__}, not a JSON object"
+            )
+    return records
+
+
+def next_link(body: Mapping[str, Any], url: str) -> str | None:
+    """``links.next`` if the body wraps its links, else the top-level ``next``; ``None`` at the end."""
+    links = body.get("links")
+    if links is not None and not isinstance(links, dict):
+        raise _bad_page(url, f"'links' is {type(links).__name__}, expected a JSON object")
+    link = links.get("next") if links and "next" in links else body.get("next")
+    if link is None or link == "":
+        return None
+    if not isinstance(link, str):
+        raise _bad_page(url, f"'next' is {type(link).__name__}, expected a URL string or null")
+    return link
+
+
+def _found(body: Any) -> str:
+    if isinstance(body, dict):
+        return f"found keys {sorted(body)[:10]}"
+    return f"found a JSON {type(body).__name__}"
+
+
+def _bad_page(url: str, problem: str) -> BadResponseError:
+    return BadResponseError(
+        f"Unexpected {LISTING_NAME} page body: {problem}. The listing stopped here rather than "
+        f"return an incomplete result.",
+        method="GET",
+        url=url,
+    )
+
+
+def record_identity(record: Record) -> Any:
+    """The ``id`` of a record, for de-duplicating merged listings.
+
+    Raises:
+        BadResponseError: the record has no ``id`` (merged listings could not be de-duplicated).
+    """
+    record_id = record.get("id")
+    if record_id is None:
+        raise BadResponseError(
+            f"A {LISTING_NAME} record has no 'id' (keys {sorted(record)[:10]}), so listings for "
+            f"several filter values cannot be merged without duplicates. List one value at a time."
+        )
+    return record_id
+
+
+# ---------------------------------------------------------------------- arguments
+
+
+def normalize_base_url(host: str | None, port: int | None = None) -> str:
+    """The API root for a connection host: default host, ``https://`` default, no ``/v1``.
+
+    Args:
+        host: the connection's host field (``api.pack.cloud``, ``https://...``, empty).
+        port: the connection's port field, used when the host names no port.
+
+    Returns:
+        ``scheme://host[:port][/prefix]`` without a trailing slash.
+    """
+    text = (host or "").strip() or DEFAULT_BASE_URL
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def filter_values(field: str, value: FilterValue) -> list[str] | None:
+    """A filter argument as a list of distinct values in order, or ``None`` for no filter.
+
+    Raises:
+        InventoryConfigError: naming ``field`` when a value is not a non-empty string.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [_identifier(field, value)]
+    if not isinstance(value, list | tuple):
+        raise InventoryConfigError(
+            f"{field} must be a string or a list of strings, got {type(value).__name__}."
+        )
+    return list(dict.fromkeys(_identifier(field, item) for item in value))
+
+
+def optional_identifier(field: str, value: str | None) -> str | None:
+    """``value`` checked to be a non-empty string, or ``None``."""
+    return None if value is None else _identifier(field, value)
+
+
+def _identifier(field: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InventoryConfigError(
+            f"{field} values must be strings, got {type(value).__name__} {value!r}."
+        )
+    text = value.strip()
+    if not text:
+        raise InventoryConfigError(
+            f"{field} is an empty string; pass a value, or None to not filter on {field}."
+        )
+    return text
+
+
+def checked_page_size(per_page: Any) -> int | None:
+    """``per_page`` checked to be a positive whole number (``None`` keeps the server default).
+
+    Raises:
+        InventoryConfigError: naming ``per_page`` and what it must be.
+    """
+    if per_page is None:
+        return None
+    if isinstance(per_page, bool) or not isinstance(per_page, int) or per_page < 1:
+        raise InventoryConfigError(
+            f"per_page must be a whole number >= 1 (or None for the server default), "
+            f"got {per_page!r}."
+        )
+    return per_page
+
+
+def filter_params(filters: Mapping[str, str | None]) -> dict[str, str]:
+    """``{"filter[field]": value}`` for every filter that is set."""
+    return {f"filter[{field}]": value for field, value in filters.items() if value is not None}
+
+
+def _or_unfiltered(values: list[str] | None) -> list[str | None]:
+    """The values to list one by one; ``[None]`` (one unfiltered listing) when not filtering."""
+    return [None] if values is None else list(values)
+
+
+__all__ = ["PackHook"]
