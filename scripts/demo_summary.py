@@ -10,9 +10,7 @@ from airflow_provider_inventory.records import read_records
 
 def main(output_dir: str) -> int:
     """Summarise the files under ``output_dir``; fail if the run wrote none."""
-    files = sorted(
-        p for p in Path(output_dir).rglob("*") if p.is_file() and ".jsonl" in p.name
-    )
+    files = sorted(p for p in Path(output_dir).rglob("*") if p.is_file() and ".jsonl" in p.name)
     if not files:
         print(f"No output files under {output_dir}: the DAG wrote nothing.", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ class InventoryHook(BaseHook):
         super().__init__(**kwargs)
         self.conn_id = conn_id
         self._client: ApiClient | None = None
+        self._client_lock = threading.Lock()
 
     @cached_property
     def connection(self) -> Connection:
@@ -51,19 +53,21 @@ class InventoryHook(BaseHook):
 
     @property
     def client(self) -> ApiClient:
-        """The hook's HTTP client, built on first use."""
-        if self._client is None:
-            self._client = self._build_client()
-        return self._client
+        """The hook's HTTP client, built on first use (once, even if threads race for it)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
 
     def _build_client(self) -> ApiClient:
         raise NotImplementedError
 
     def close(self) -> None:
         """Release pooled connections."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def __enter__(self) -> Self:
         return self
