@@ -62,6 +62,8 @@ def _is_canonical(text: str) -> bool:
 
 def format_instant(moment: datetime) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``, as both APIs write timestamps."""
+    if moment.tzinfo is None:  # naive means UTC, as in parse_instant, not the host's zone
+        moment = moment.replace(tzinfo=timezone.utc)
     utc = moment.astimezone(timezone.utc)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 

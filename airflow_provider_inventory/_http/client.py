@@ -4,7 +4,9 @@ The client knows HTTP and nothing of Airflow: hooks build it from a connection, 
 ``get_json`` page by page. It guarantees:
 
 - every request has a connect and a read timeout;
-- retries follow :mod:`airflow_provider_inventory._http.retry`;
+- retries follow :mod:`airflow_provider_inventory._http.retry`, including for a body that breaks
+  off mid-transfer (urllib3 only sees failures before the headers; the client continues the same
+  retry state for the body, so ``max_attempts`` counts every attempt);
 - the ``Authorization`` header is only ever sent to the origin of the connection's base URL,
   and any URL on another origin is refused before a byte is sent;
 - a 2xx body that is not valid JSON raises :class:`BadResponseError` with the status, the
@@ -17,13 +19,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
+from urllib3.util.retry import Retry
 
 from airflow_provider_inventory._http.errors import (
     BadResponseError,
@@ -107,13 +112,13 @@ class ApiClient:
         self._stats_lock = threading.Lock()
         self.session = requests.Session()
         self.session.headers.update(default_headers or {})
-        adapter = HTTPAdapter(
-            max_retries=build_retry(settings, listener=self._count_retry),
+        self._adapter = _ResumableRetryAdapter(
+            build_retry(settings, listener=self._count_retry),
             pool_connections=4,
             pool_maxsize=max(pool_size, 4),
         )
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session.mount("http://", self._adapter)
+        self.session.mount("https://", self._adapter)
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -176,8 +181,38 @@ class ApiClient:
                     self.stats.paced_seconds += waited
         with self._stats_lock:
             self.stats.requests += 1
+        resumed: Retry | None = None
+        while True:
+            with self._adapter.resuming(resumed):
+                response = self._send(
+                    method, url, params=params, headers=headers, json_body=json_body, data=data
+                )
+            try:
+                response.content  # noqa: B018  (read the body here, where a cut-off is caught)
+                break
+            except requests.RequestException as error:
+                response.close()
+                resumed = self._retry_cut_off_body(method, response, error)
+        # An unpaced request (a token endpoint on another origin) has limits of its own: its
+        # rate-limit headers and 429s say nothing about the API's budget.
+        pacer = self.pacer if paced else None
+        if pacer is not None:
+            pacer.observe(response.headers)
+        return self._decode(method, response, pacer)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        json_body: Any,
+        data: Mapping[str, str] | None,
+    ) -> requests.Response:
+        """Send the request with urllib3's retries; return once the headers have arrived."""
         try:
-            response = self.session.request(
+            return self.session.request(
                 method,
                 url,
                 params=params,
@@ -186,6 +221,7 @@ class ApiClient:
                 data=data,
                 timeout=self.timeout,
                 allow_redirects=False,
+                stream=True,
             )
         except requests.RequestException as error:
             raise TransportError(
@@ -195,16 +231,75 @@ class ApiClient:
                 method=method,
                 url=url,
             ) from None
-        if self.pacer is not None:
-            self.pacer.observe(response.headers)
-        return self._decode(method, response)
 
-    def _decode(self, method: str, response: requests.Response) -> JsonResponse:
+    def _retry_cut_off_body(
+        self, method: str, response: requests.Response, error: requests.RequestException
+    ) -> Retry:
+        """Count a body that broke off mid-transfer as a failed attempt, wait, and go on.
+
+        urllib3 retries only until the headers arrive; ``requests`` reads the body afterwards.
+        This continues the call's own retry state (same budget, backoff and log line), so
+        ``max_attempts`` counts every attempt whatever failed.
+
+        Returns:
+            The retry state for the next attempt.
+
+        Raises:
+            BadResponseError: the body broke off and no attempt is left, or it cannot be
+                decoded (not retried: the server would send the same bytes again).
+        """
+        cause = error.args[0] if error.args else error
+        if not isinstance(cause, (ProtocolError, ReadTimeoutError)):
+            encoding = response.headers.get("Content-Encoding", "none")
+            raise self._unreadable_body(
+                method,
+                response,
+                f"could not be decoded (Content-Encoding {encoding!r})",
+                cause,
+                "The server sent a body its Content-Encoding does not describe.",
+            )
+        state = getattr(response.raw, "retries", None) or self._adapter.policy
+        try:
+            following = state.increment(method, response.request.path_url, error=cause)
+        except MaxRetryError:
+            raise self._unreadable_body(
+                method,
+                response,
+                f"broke off mid-transfer on the last of max_attempts="
+                f"{self.settings.max_attempts} attempts",
+                cause,
+                "Check the network or any proxy between Airflow and the API, or raise "
+                "'max_attempts'.",
+            ) from None
+        following.sleep()
+        return following
+
+    def _unreadable_body(
+        self,
+        method: str,
+        response: requests.Response,
+        problem: str,
+        cause: BaseException,
+        advice: str,
+    ) -> BadResponseError:
+        """The error for a response whose headers arrived but whose body could not be read."""
+        return BadResponseError(
+            f"HTTP {response.status_code} response body {problem} ({type(cause).__name__}; "
+            f"Content-Type {response.headers.get('Content-Type') or 'missing'!r}, "
+            f"Content-Length {response.headers.get('Content-Length', 'missing')}). {advice}",
+            status=response.status_code,
+            method=method,
+            url=response.url,
+        )
+
+    def _decode(
+        self, method: str, response: requests.Response, pacer: RatePacer | None
+    ) -> JsonResponse:
         url = response.url
         if response.status_code >= 400:
             error = error_for_response(response, method, url, scrub=self.scrub)
-            if isinstance(error, RateLimitedError) and self.pacer is not None:
-                self.pacer.penalize(_seconds(response.headers.get("X-Ratelimit-Interval")) or 1.0)
+            if isinstance(error, RateLimitedError) and pacer is not None:
+                pacer.penalize(_seconds(response.headers.get("X-Ratelimit-Interval")) or 1.0)
             raise error
         if 300 <= response.status_code < 400:
             raise BadResponseError(
@@ -240,6 +335,39 @@ class ApiClient:
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
+
+
+class _ResumableRetryAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose retry state can be continued for one call on the calling thread.
+
+    ``max_retries`` is the policy for a fresh call; inside :meth:`resuming` it is the state a
+    previous attempt of the same call left (the adapter is shared between threads, so the
+    override is thread-local).
+    """
+
+    def __init__(self, policy: Retry, **kwargs: Any) -> None:
+        self._resumed = threading.local()
+        self.policy = policy
+        super().__init__(max_retries=policy, **kwargs)
+
+    @property
+    def max_retries(self) -> Retry:
+        """What urllib3 uses for the next send on this thread."""
+        resumed: Retry | None = getattr(self._resumed, "retry", None)
+        return self.policy if resumed is None else resumed
+
+    @max_retries.setter
+    def max_retries(self, value: Retry) -> None:
+        self.policy = value
+
+    @contextmanager
+    def resuming(self, retry: Retry | None) -> Iterator[None]:
+        """Within the block, sends on this thread continue from ``retry`` (``None``: fresh)."""
+        self._resumed.retry = retry
+        try:
+            yield
+        finally:
+            self._resumed.retry = None
 
 
 def _describe(error: requests.RequestException) -> str:

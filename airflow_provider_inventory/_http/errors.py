@@ -93,7 +93,7 @@ class RateLimitedError(InventoryApiError):
 
 
 class ServerError(InventoryApiError):
-    """5xx that persisted through every retry."""
+    """5xx (or 408 Request Timeout, also retried) that persisted through every retry."""
 
 
 class RequestRejectedError(InventoryApiError):
@@ -149,15 +149,17 @@ def error_for_response(
         return NotFoundError(message, **kwargs)
     if status == 429:
         return RateLimitedError(message, **kwargs)
-    if status >= 500:
+    if status >= 500 or status == 408:
         return ServerError(message, **kwargs)
     return RequestRejectedError(message, **kwargs)
 
 
 def _parse_error_body(response: requests.Response) -> tuple[str | None, str | None, str | None]:
     """Return (code, title, detail) from a JSON:API ``errors`` array, an ``error`` object or text."""
+    if not response.content.strip():
+        return None, None, None  # the caller falls back to the reason phrase
     try:
-        body = json.loads(response.content or b"null")
+        body = json.loads(response.content)
     except ValueError:
         text = response.text.strip()
         return None, None, text[:_SNIPPET] or None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -28,10 +28,20 @@ def resolve_link(current_url: str, link: str) -> str:
     (``?cursor=abc`` or ``cursor=abc``), which replaces the current URL's query.
     """
     link = link.strip()
-    if link.startswith("?") or ("=" in link and "/" not in link.split("?")[0] and ":" not in link):
+    if link.startswith("?") or _is_bare_query(link):
         parts = urlsplit(current_url)
         return urlunsplit((parts.scheme, parts.netloc, parts.path, link.lstrip("?"), ""))
     return urljoin(current_url, link)
+
+
+def _is_bare_query(link: str) -> bool:
+    """``name=value&...``: the text before the first ``=`` is a parameter name, not a URL or path.
+
+    Only that name is inspected, because values may hold ``/`` or ``:`` (timestamps, paths),
+    while ``items?page=2`` (a relative path with a query) has a ``?`` before its first ``=``.
+    """
+    name, equals, _ = link.partition("=")
+    return bool(equals) and not any(char in name for char in "/?:#")
 
 
 def canonical_url(url: str) -> str:
@@ -99,14 +109,27 @@ class _Failure(Generic[T]):
         self.error = error
 
 
-def prefetch(pages: Iterator[T], ahead: int = 1) -> Iterator[T]:
+def prefetch(pages: Iterator[T], ahead: int = 1) -> Generator[T, None, None]:
     """Iterate ``pages`` with the next ``ahead`` pages fetched in a background thread.
 
     While the caller works on page k, page k+1 is already being requested. Memory stays bounded:
     at most ``ahead`` pages wait beyond the one the caller holds. An exception raised while
     fetching is re-raised in the caller at the position it happened, so a failed listing never
     looks complete. If the caller stops early, the background thread stops too.
+
+    Returns:
+        A generator of the pages; ``close()`` it to stop early (a ``for`` loop left by ``break``
+        or an exception closes it when the generator is released).
+
+    Raises:
+        ValueError: ``ahead`` is below 1 (nothing could ever be fetched); raised at the call.
     """
+    if ahead < 1:
+        raise ValueError(f"prefetch needs ahead >= 1, got {ahead}")
+    return _prefetched(pages, ahead)
+
+
+def _prefetched(pages: Iterator[T], ahead: int) -> Generator[T, None, None]:
     results: queue.Queue[object] = queue.Queue()
     credits = threading.Semaphore(ahead)
     stop = threading.Event()

@@ -2,9 +2,10 @@
 
 urllib3 does the retrying inside the connection pool; this subclass only decides how long to wait
 and says so in the task log. What is retried: connection errors, timeouts, 408, 429, 500, 502,
-503 and 504. How long it waits: ``Retry-After`` (seconds or an HTTP date) when the server sent
-one; on a 429 without it, ``X-Ratelimit-Interval`` (Commerce Layer's hint); otherwise exponential
-backoff with jitter. Every wait is capped.
+503 and 504 (and, by ``ApiClient`` with the same retry state, a body cut off mid-transfer).
+How long it waits: ``Retry-After`` (seconds or an HTTP date) when the server sent one; on a 429
+without it, ``X-Ratelimit-Interval`` (Commerce Layer's hint); otherwise exponential backoff with
+jitter. Every wait is capped.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from urllib3.exceptions import InvalidHeader
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -50,8 +52,13 @@ class LoggedRetry(Retry):
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
-        """``Retry-After`` if present; for a 429 without it, ``X-Ratelimit-Interval``."""
-        hinted = super().get_retry_after(response)
+        """``Retry-After`` if present and readable; for a 429 without it, ``X-Ratelimit-Interval``."""
+        try:
+            hinted = super().get_retry_after(response)
+        except InvalidHeader:
+            # urllib3 raises on a Retry-After it cannot parse, which would end the request as a
+            # transport error; a garbled hint is no reason to give up, so use our own wait.
+            hinted = None
         if hinted is None and response.status == 429:
             interval = response.headers.get("X-Ratelimit-Interval")
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +84,7 @@ class ExtraReader:
         return value
 
     def number(self, field: str, default: float, *, minimum: float = 0) -> float:
-        """A number >= ``minimum``; strings that parse as numbers are accepted."""
+        """A finite number >= ``minimum``; strings that parse as numbers are accepted."""
         value = self.extra.get(field)
         if value is None or value == "":
             return default
@@ -91,8 +92,8 @@ class ExtraReader:
             number = float(value)
         except (TypeError, ValueError):
             raise self.fail(field, f"must be a number, got {value!r}") from None
-        if isinstance(value, bool) or number < minimum:
-            raise self.fail(field, f"must be a number >= {minimum}, got {value!r}")
+        if isinstance(value, bool) or not math.isfinite(number) or number < minimum:
+            raise self.fail(field, f"must be a finite number >= {minimum}, got {value!r}")
         return number
 
     def integer(self, field: str, default: int, *, minimum: int = 0) -> int:

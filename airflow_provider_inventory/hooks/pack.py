@@ -27,7 +27,7 @@ import itertools
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from airflow_provider_inventory._http.client import ApiClient
@@ -380,9 +380,8 @@ class PackHook(InventoryHook):
 
     def _iter_listing(self, listing: Listing) -> Iterator[Record]:
         """The records of one listing, with the next page fetched while this one is consumed."""
-        # prefetch is a generator (typed as an Iterator): close it so its worker stops at once
-        # when the caller abandons the listing.
-        pages = cast("Generator[list[Record], None, None]", prefetch(self._fetch_pages(listing)))
+        # Close the prefetcher so its worker stops at once when the caller abandons the listing.
+        pages = prefetch(self._fetch_pages(listing))
         with closing(pages):
             for page in pages:
                 yield from page
