@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Airflow is large: let Python cache its bytecode, or every test process recompiles it (~10 s).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo test lint typecheck unit bench bench-smoke clean
 
