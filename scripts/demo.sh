@@ -13,10 +13,10 @@ export AIRFLOW_HOME="$work/airflow_home"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_FOLDER="$root/example_dags"
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$work/airflow.db"
-export INVENTORY_OUTPUT_DIR="$work/output"
+export AIRFLOW_VAR_INVENTORY_OUTPUT_DIR="$work/output"
 
 echo "==> Starting the sandbox (Pack + Commerce Layer on loopback)"
-python -m airflow_provider_inventory.sandbox --port 0 --seed 7 \
+python -m airflow_provider_inventory.sandbox --port 0 --seed 0 \
   --serial-numbers 5000 --packages 400 >"$work/sandbox.out" 2>"$work/sandbox.err" &
 sandbox_pid=$!
 trap 'kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true' EXIT
@@ -38,8 +38,9 @@ if ! airflow dags test example_inventory_sync "$demo_date" >"$work/dag-test.log"
   echo "The DAG run failed; full log: $work/dag-test.log" >&2
   exit 1
 fi
-grep -E "state=(success|failed)|DagRun Finished" "$work/dag-test.log" | tail -n 5 || true
+state="$(grep -o "DagRun Finished: .* state=[a-z_]*" "$work/dag-test.log" | tail -n 1 | sed 's/.* state=//')"
+echo "    run state: ${state:-unknown}"
 
-echo "==> What the run fetched"
+echo "==> What the run fetched (records per API, and where they were written)"
 python "$root/scripts/demo_summary.py" "$work/output"
 echo "Full DAG log: $work/dag-test.log"

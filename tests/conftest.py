@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-# Before anything imports airflow: a throwaway home, no examples, quiet unit-test mode.
+# Before anything imports airflow: a throwaway home and metadata DB (forced, so a developer's
+# own AIRFLOW_HOME or database is never touched), no examples, quiet unit-test mode.
 _HOME = tempfile.mkdtemp(prefix="inventory-airflow-home-")
-os.environ.setdefault("AIRFLOW_HOME", _HOME)
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME}/airflow.db")
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 
 if TYPE_CHECKING:
     from airflow_provider_inventory.sandbox import Sandbox

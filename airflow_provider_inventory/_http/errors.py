@@ -8,11 +8,12 @@ exactly which call failed and why without ever printing a credential.
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_inventory._http.redaction import redact_url
+
+if TYPE_CHECKING:  # keep `exceptions`, `window` and `records` cheap to import in DAG files
+    import requests
 
 _SNIPPET = 200
 

@@ -1,0 +1,374 @@
+"""Commerce Layer operators: list any JSON:API resource, or plan a partitioned listing.
+
+- :class:`CommerceLayerListOperator` lists a resource (``packages``, ``stock_locations``,
+  ``skus``...), filters, projects and publishes it;
+- :class:`CommerceLayerPackagesOperator` is the same with ``resource="packages"``;
+- :class:`CommerceLayerPartitionPlanOperator` splits a large listing into disjoint id ranges for
+  dynamic task mapping.
+
+Scaling out: plan ``n`` partitions, then map the list operator over them. Each mapped task lists
+one id range and writes its own file; together the files hold exactly the unpartitioned listing::
+
+    plan = CommerceLayerPartitionPlanOperator(task_id="plan", resource="packages", partitions=8)
+    CommerceLayerPackagesOperator.partial(
+        task_id="packages",
+        output_path="s3://aws_default@bucket/packages/{{ ds }}/part-{{ ti.map_index }}.jsonl.gz",
+        pool="commercelayer_api",
+    ).expand(partition=plan.output)
+
+The mapped tasks run wherever the executor puts them (CeleryExecutor workers,
+KubernetesExecutor pods). Commerce Layer limits requests per client IP and organization, and
+client-side pacing is shared only within one process: cap the concurrency that shares an IP with
+an Airflow pool (``airflow pools set commercelayer_api 4 "Commerce Layer rate limit"``, then
+``pool="commercelayer_api"``), and set the connection's ``rate_limit_average`` /
+``rate_limit_burst`` extras to the limit divided by the pool's slots, so the slots together stay
+under the documented limit. Within one task, ``max_workers`` parallelises with one shared pacer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_inventory.operators.base import (
+    InventoryListOperator,
+    Listing,
+    config_error,
+    integer_argument,
+    mapping_argument,
+    names_argument,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+    from airflow_provider_inventory.records import RecordSelection
+    from airflow_provider_inventory.window import Window
+
+#: Documented attributes of a package.
+PACKAGE_ATTRIBUTES = (
+    "name",
+    "code",
+    "length",
+    "width",
+    "height",
+    "unit_of_length",
+    "reference",
+    "reference_origin",
+    "metadata",
+    "created_at",
+    "updated_at",
+)
+#: Documented relationships of a package, and whether each is to-one.
+PACKAGE_RELATIONSHIPS = {
+    "stock_location": True,
+    "parcels": False,
+    "attachments": False,
+    "versions": False,
+    "event_stores": False,
+}
+#: Keys of every flattened record.
+RECORD_KEYS = ("id", "type", "meta")
+
+_FILTERS_EXAMPLE = "{'stock_location_code_eq': 'milan_wh'}"
+_PARTITION_EXAMPLE = "{'id_gteq': 'AbCd', 'id_lt': 'MnOp'}"
+
+
+def flattened_fields(
+    resource: str, fields: Sequence[str] | None, include: Sequence[str] | None
+) -> frozenset[str] | None:
+    """The keys the hook's flat records can have, or ``None`` when they are not known.
+
+    A flat record is ``{"id", "type", **attributes, "meta"}`` plus, per relationship whose
+    linkage came back (only included ones), ``<name>_id`` for a to-one relationship and the
+    included record(s) under ``<name>``. With a sparse fieldset the attributes are those listed.
+
+    Args:
+        resource: the list resource.
+        fields: the sparse fieldset, if any.
+        include: the included relationship paths, if any.
+
+    Returns:
+        The known fields: exact for ``packages``; for other resources, derived from ``fields``
+        (a name may be an attribute or a relationship, so both ``name`` and ``name_id`` are
+        allowed), or ``None`` without a fieldset.
+    """
+    included = {path.split(".", 1)[0] for path in include or ()}
+    if resource == "packages":
+        attributes = (
+            PACKAGE_ATTRIBUTES if fields is None else [f for f in fields if f in PACKAGE_ATTRIBUTES]
+        )
+        related = included & set(PACKAGE_RELATIONSHIPS)
+        to_one = {f"{name}_id" for name in related if PACKAGE_RELATIONSHIPS[name]}
+        return frozenset({*RECORD_KEYS, *attributes, *related, *to_one})
+    if fields is None:
+        return None
+    names = {*fields, *included}
+    return frozenset({*RECORD_KEYS, *names, *(f"{name}_id" for name in names)})
+
+
+def _split_names(value: str | list[Any] | None) -> list[str] | None:
+    """Names from a list or a comma-separated string (as the hook accepts them)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    return [item.strip() if isinstance(item, str) else item for item in items]
+
+
+class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
+    """List a Commerce Layer resource, keep the records you want, return them or write a file.
+
+    Server-side options (``filters``, ``sort``, ``fields``, ``include``, the window) narrow what
+    Commerce Layer sends; ``where`` / ``record_filter`` / ``select`` then work on the flattened
+    records (``{"id", "type", **attributes, "meta", "<relationship>_id"}`` with included records
+    under the relationship's name, e.g. ``record["stock_location"]["name"]``). See
+    :class:`~airflow_provider_inventory.operators.base.InventoryListOperator` for ``where``,
+    ``record_filter``, ``select``, ``updated_since``, ``updated_before``, ``output_path`` and
+    ``max_xcom_records``; the window is applied server-side (``updated_at_gteq`` /
+    ``updated_at_lt``).
+
+    Example, the packages of one stock location with their stock location, by XCom::
+
+        CommerceLayerListOperator(
+            task_id="packages",
+            resource="packages",
+            filters={"stock_location_code_eq": "{{ params.stock_location_code }}"},
+            fields=["name", "code", "length", "width", "height", "unit_of_length"],
+            include=["stock_location"],
+        )
+
+    Args:
+        resource: the list resource (``packages``, ``stock_locations``, ``skus``...). Templated.
+        commercelayer_conn_id: the Commerce Layer connection. Templated.
+        filters: ``{attribute(s)}_{predicate}`` -> value, sent as ``filter[q][...]``
+            (``{"name_start": "Large", "stock_location_code_eq": "milan_wh"}``). Templated.
+        sort: ``"-created_at,code"`` or a list; default: by id with keyset paging (consistent
+            while records change). Templated.
+        fields: sparse fieldset (attribute names); included relationships are added to it.
+            ``where``/``select`` may only name fields it keeps. Templated.
+        include: relationships to include (dot paths for nested). Templated.
+        page_size: records per request, 1 to 25 (default 25). Templated.
+        max_workers: list this many id ranges in parallel within the task (needs the default
+            order; default 1). Templated.
+        partition: one spec from :class:`CommerceLayerPartitionPlanOperator` (or
+            ``CommerceLayerHook.plan_partitions``): list only that id range; for
+            ``.expand(partition=...)``. Templated.
+        kwargs: the shared listing arguments and :class:`~airflow.sdk.BaseOperator` arguments.
+    """
+
+    template_fields: Sequence[str] = (
+        "commercelayer_conn_id",
+        "resource",
+        "filters",
+        "sort",
+        "fields",
+        "include",
+        "page_size",
+        "max_workers",
+        "partition",
+        *InventoryListOperator.template_fields,
+    )
+    template_fields_renderers = {
+        **InventoryListOperator.template_fields_renderers,
+        "filters": "json",
+        "partition": "json",
+    }
+    ui_color = "#ece4f7"
+
+    def __init__(
+        self,
+        *,
+        resource: str,
+        commercelayer_conn_id: str = "commercelayer_default",
+        filters: Mapping[str, Any] | str | None = None,
+        sort: str | Sequence[str] | None = None,
+        fields: str | Sequence[str] | None = None,
+        include: str | Sequence[str] | None = None,
+        page_size: int | str | None = None,
+        max_workers: int | str | None = None,
+        partition: Mapping[str, Any] | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.resource = resource
+        self.commercelayer_conn_id = commercelayer_conn_id
+        self.filters = filters
+        self.sort = sort
+        self.fields = fields
+        self.include = include
+        self.page_size = page_size
+        self.max_workers = max_workers
+        self.partition = partition
+
+    @property
+    def listing_name(self) -> str:
+        """``Commerce Layer <resource>``, for log lines."""
+        return f"Commerce Layer {self.resource}"
+
+    def listing_arguments(self) -> dict[str, Any]:
+        """The server-side options, normalised for ``CommerceLayerHook.iter_resources``.
+
+        Raises:
+            InventoryConfigError: an argument has the wrong type (the hook checks the values).
+        """
+        if not isinstance(self.resource, str) or not self.resource.strip():
+            raise config_error(
+                f"resource must name a Commerce Layer list resource such as 'packages', got "
+                f"{self.resource!r}."
+            )
+        arguments: dict[str, Any] = {
+            "resource": self.resource.strip(),
+            "filters": mapping_argument(self.filters, "filters", _FILTERS_EXAMPLE),
+            "sort": names_argument(self.sort, "sort"),
+            "fields": _split_names(names_argument(self.fields, "fields")),
+            "include": _split_names(names_argument(self.include, "include")),
+            "partition": mapping_argument(self.partition, "partition", _PARTITION_EXAMPLE),
+        }
+        # None keeps the hook's defaults (25 per page, one worker).
+        for name in ("page_size", "max_workers"):
+            number = integer_argument(getattr(self, name), name)
+            if number is not None:
+                arguments[name] = number
+        return arguments
+
+    def get_hook(self) -> CommerceLayerHook:
+        """A new ``CommerceLayerHook`` for ``commercelayer_conn_id``."""
+        from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+
+        return CommerceLayerHook(commercelayer_conn_id=self.commercelayer_conn_id)
+
+    def open_listing(
+        self, hook: CommerceLayerHook, arguments: Mapping[str, Any], window: Window
+    ) -> Listing:
+        """Start ``iter_resources`` (flattened) with the window sent as ``updated_at`` filters."""
+        stream = hook.iter_resources(
+            **arguments, updated_since=window.since, updated_before=window.before
+        )
+        return Listing(records=stream, pages=lambda: stream.pages, stats=lambda: hook.stats)
+
+    def known_fields(self, arguments: Mapping[str, Any]) -> Collection[str] | None:
+        """See :func:`flattened_fields`."""
+        return flattened_fields(arguments["resource"], arguments["fields"], arguments["include"])
+
+    def record_selection(self, arguments: Mapping[str, Any]) -> RecordSelection:
+        """As in the base class; naming a relationship field that is not included gets a hint."""
+        from airflow_provider_inventory.exceptions import InventoryConfigError
+
+        try:
+            return super().record_selection(arguments)
+        except InventoryConfigError as error:
+            relationship = self._missing_relationship(arguments)
+            if relationship is None:
+                raise
+            raise InventoryConfigError(
+                f"{error} Relationship fields ({relationship}_id, {relationship}.<field>) come "
+                f"back only for included relationships: add include=[{relationship!r}]."
+            ) from None
+
+    def _missing_relationship(self, arguments: Mapping[str, Any]) -> str | None:
+        """A package relationship that ``where``/``select`` name but ``include`` leaves out."""
+        if arguments["resource"] != "packages":
+            return None
+        where = mapping_argument(self.where, "where", "{}") or {}
+        selected = _split_names(names_argument(self.select, "select")) or []
+        named = [name for name in (*where, *selected) if isinstance(name, str)]
+        included = {path.split(".", 1)[0] for path in arguments["include"] or ()}
+        for relationship in set(PACKAGE_RELATIONSHIPS) - included:
+            prefixes = (f"{relationship}_id", f"{relationship}.")
+            if any(name == relationship or name.startswith(prefixes) for name in named):
+                return relationship
+        return None
+
+
+class CommerceLayerPackagesOperator(CommerceLayerListOperator):
+    """:class:`CommerceLayerListOperator` for ``packages`` (every other argument is the same)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        if "resource" in kwargs:
+            raise config_error(
+                "CommerceLayerPackagesOperator always lists packages; drop resource=, or use "
+                "CommerceLayerListOperator for another resource."
+            )
+        super().__init__(resource="packages", **kwargs)
+
+
+class CommerceLayerPartitionPlanOperator(BaseOperator):
+    """Split a Commerce Layer listing into disjoint id ranges for dynamic task mapping.
+
+    Returns (as XCom) a list of at most ``partitions`` specs ``{"id_gteq": ..., "id_lt": ...}``
+    that cover the whole id space; mapped :class:`CommerceLayerListOperator` tasks list one each
+    with ``.expand(partition=plan.output)``, and together list exactly what one unpartitioned
+    listing would, even if records change meanwhile. The split points come from a few one-record
+    requests; ``filters`` and the window only balance the ranges.
+
+    Args:
+        resource: the list resource. Templated.
+        partitions: how many ranges (1 to 1000); fewer come back for small sets. Templated.
+        commercelayer_conn_id: the Commerce Layer connection. Templated.
+        filters: the filters of the listing to balance for. Templated.
+        updated_since: the window start of the listing to balance for. Templated.
+        updated_before: the window end of the listing to balance for. Templated.
+        kwargs: :class:`~airflow.sdk.BaseOperator` arguments.
+    """
+
+    template_fields: Sequence[str] = (
+        "commercelayer_conn_id",
+        "resource",
+        "partitions",
+        "filters",
+        "updated_since",
+        "updated_before",
+    )
+    template_fields_renderers = {"filters": "json"}
+    ui_color = "#ece4f7"
+
+    def __init__(
+        self,
+        *,
+        resource: str,
+        partitions: int | str,
+        commercelayer_conn_id: str = "commercelayer_default",
+        filters: Mapping[str, Any] | str | None = None,
+        updated_since: Any = None,
+        updated_before: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.resource = resource
+        self.partitions = partitions
+        self.commercelayer_conn_id = commercelayer_conn_id
+        self.filters = filters
+        self.updated_since = updated_since
+        self.updated_before = updated_before
+
+    def execute(self, context: Context) -> list[dict[str, str | None]]:
+        """Plan the partitions.
+
+        Returns:
+            The partition specs, in id order.
+
+        Raises:
+            InventoryConfigError: an argument is invalid.
+            InventoryApiError: a planning request failed.
+        """
+        from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+        from airflow_provider_inventory.window import Window
+
+        partitions = integer_argument(self.partitions, "partitions")
+        if partitions is None:
+            raise config_error("partitions is required: how many id ranges to plan (1 to 1000).")
+        window = Window.of(self.updated_since, self.updated_before)
+        filters = mapping_argument(self.filters, "filters", _FILTERS_EXAMPLE)
+        with CommerceLayerHook(commercelayer_conn_id=self.commercelayer_conn_id) as hook:
+            plan = hook.plan_partitions(
+                self.resource,
+                partitions,
+                filters=filters,
+                updated_since=window.since,
+                updated_before=window.before,
+            )
+        self.log.info("Planned %d partition(s) of Commerce Layer %s.", len(plan), self.resource)
+        return plan

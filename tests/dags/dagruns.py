@@ -1,0 +1,75 @@
+"""Run a DAG with ``dag.test()`` and read what it produced (needs the ``airflow_db`` fixture)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import DAG
+
+REPO = Path(__file__).resolve().parents[2]
+#: The shipped example DAGs (one DAG bundle).
+EXAMPLE_DAGS = REPO / "example_dags"
+#: DAG files that exist only for tests (another DAG bundle).
+TEST_DAGS = Path(__file__).resolve().parent / "dag_files"
+
+
+def run_dag(
+    dag: DAG, logical_date: datetime, conf: dict[str, Any] | None = None, *, succeed: bool = True
+) -> DagRun:
+    """Run ``dag`` once for ``logical_date`` with ``dag.test()``.
+
+    Args:
+        dag: the DAG object (its file must be in one of the bundles).
+        logical_date: the run's logical date (timezone-aware).
+        conf: the run's ``dag_run.conf`` (params).
+        succeed: assert that the run succeeded.
+
+    Returns:
+        The finished DAG run.
+    """
+    dag_run = dag.test(logical_date=logical_date, run_conf=conf)
+    if succeed:
+        states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+        assert dag_run.state == "success", f"{dag.dag_id} ended {dag_run.state}: {states}"
+    return dag_run
+
+
+def xcom_value(dag_run: DagRun, task_id: str, map_index: int = -1) -> Any:
+    """The return value of ``task_id`` (one mapped instance with ``map_index``) in ``dag_run``."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(
+            run_id=dag_run.run_id,
+            key="return_value",
+            dag_ids=dag_run.dag_id,
+            task_ids=task_id,
+            map_indexes=map_index,
+        )
+        rows = session.scalars(query).all()
+        assert len(rows) == 1, f"expected one return value of {task_id}[{map_index}], got {rows}"
+        return XComModel.deserialize_value(rows[0])
+
+
+def asset_events(dag_run: DagRun) -> list[dict[str, Any]]:
+    """The asset events emitted by ``dag_run``'s tasks: ``{"name", "uri", "extra"}`` each."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent).where(
+                AssetEvent.source_dag_id == dag_run.dag_id,
+                AssetEvent.source_run_id == dag_run.run_id,
+            )
+        ).all()
+        return [
+            {"name": event.asset.name, "uri": event.asset.uri, "extra": dict(event.extra)}
+            for event in events
+        ]
