@@ -666,7 +666,7 @@ class CommerceLayerHook(InventoryHook):
             NotFoundError: there is no such record.
             InventoryApiError: the request failed.
         """
-        _check_resource(resource)
+        check_resource(resource)
         if not isinstance(resource_id, str) or not resource_id.strip():
             raise InventoryConfigError(
                 f"resource_id must be a non-empty string, got {resource_id!r}."
@@ -717,7 +717,7 @@ class CommerceLayerHook(InventoryHook):
         partition: Mapping[str, Any] | None = None,
     ) -> _Query:
         """Validate a listing's arguments and build its query parameters (no request)."""
-        _check_resource(resource)
+        check_resource(resource)
         size = _checked_page_size(page_size)
         order = encode_sort(sort)
         keyset = order in (None, "id")
@@ -924,7 +924,12 @@ def flatten_document(document: Mapping[str, Any]) -> Record:
     return flatten_resource(document["data"], index_included(document.get("included")))
 
 
-def _check_resource(resource: str) -> None:
+def check_resource(resource: str) -> None:
+    """Check that ``resource`` looks like a Commerce Layer resource name, before any request.
+
+    Raises:
+        InventoryConfigError: it is empty, not a string, or not lower-case snake case.
+    """
     if (
         not isinstance(resource, str)
         or not resource

@@ -1,0 +1,792 @@
+"""What the provider's triggers share: condition polling for deferral, watermarks for watchers.
+
+Two kinds of trigger build on this module:
+
+- :class:`PollingTrigger` backs the deferrable sensors. It checks a condition every
+  ``poll_interval`` seconds in a worker thread (the hooks are blocking; the triggerer's event loop
+  never waits on them) and yields exactly one event: ``success``, ``timeout`` at ``end_time``,
+  or ``error``. Transient API failures (5xx, 429, transport errors that outlived the hook's own
+  retries) are retried at the next poll, up to ``max_consecutive_errors`` failed checks in a row.
+  Everything that decides the outcome is in its kwargs, so running it twice (a triggerer restart)
+  gives the same result.
+- :class:`ChangesTrigger` backs the asset watchers. It fires one event per batch of records
+  created or updated after a high-water mark of ``updated_at``, never for a state that merely
+  stays true. The event payload is a :class:`ChangeBatch`, which a DAG scheduled on the asset
+  uses to fetch exactly the records of the batch.
+
+Event payloads of :class:`PollingTrigger`::
+
+    {"status": "success", "count": 3, "message": "...", "end_time": 1748736000.0}
+    {"status": "timeout", "count": 1, "message": "...", "end_time": 1748736000.0}
+    {"status": "error", "error_type": "AuthenticationError", "message": "..."}
+
+Messages are built from the provider's error messages, which never contain a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import time
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+
+from airflow_provider_inventory._http.errors import (
+    BadResponseError,
+    InventoryConfigError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from airflow_provider_inventory.window import format_instant, parse_instant
+
+if TYPE_CHECKING:
+    from airflow_provider_inventory.hooks.base import InventoryHook
+
+H = TypeVar("H", bound="InventoryHook")
+T = TypeVar("T")
+Record = dict[str, Any]
+Stamp = tuple[str, str]
+"""A record version: ``(id, updated_at)`` with ``updated_at`` exactly as the API wrote it."""
+
+DEFAULT_POLL_INTERVAL = 60.0
+DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ServerError, RateLimitedError, TransportError)
+"""Failures that a later attempt may not see: retried by triggers, not reported."""
+
+SUCCESS = "success"
+TIMEOUT = "timeout"
+ERROR = "error"
+
+_ONE_MILLISECOND = timedelta(milliseconds=1)
+_STATE_VERSION = 1
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` is worth retrying later (5xx, 429 or no response, after retries)."""
+    return isinstance(error, TRANSIENT_ERRORS)
+
+
+def describe_error(error: BaseException) -> str:
+    """``"<ErrorClass>: <message>"``; the provider's messages never contain a credential."""
+    return f"{type(error).__name__}: {error}"
+
+
+# ---------------------------------------------------------------------- argument checks
+
+
+def checked_interval(name: str, value: Any) -> float:
+    """A positive, finite number of seconds.
+
+    Raises:
+        InventoryConfigError: naming ``name`` when ``value`` is not one.
+    """
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InventoryConfigError(f"{name} must be a number of seconds, got {value!r}.")
+    if not math.isfinite(value) or value <= 0:
+        raise InventoryConfigError(f"{name} must be a positive number of seconds, got {value!r}.")
+    return float(value)
+
+
+def checked_count(name: str, value: Any, minimum: int = 1) -> int:
+    """A whole number >= ``minimum``.
+
+    Raises:
+        InventoryConfigError: naming ``name`` when ``value`` is not one.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InventoryConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
+    return value
+
+
+def checked_end_time(value: Any) -> float | None:
+    """A deadline as seconds since the epoch (``None``: no deadline).
+
+    Raises:
+        InventoryConfigError: the value is not a finite number.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InventoryConfigError(
+            f"end_time must be seconds since the epoch (time.time() + timeout), got {value!r}."
+        )
+    return float(value)
+
+
+def classpath(cls: type) -> str:
+    """``module.ClassName``, as ``BaseTrigger.serialize`` must return it."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# ---------------------------------------------------------------------- hooks in threads
+
+
+class HookInThread(Generic[H]):
+    """One hook for a trigger run, used only from worker threads.
+
+    The hook is built on first use inside the thread (looking up the connection may block) and
+    thrown away after a failed call, so the next call builds a fresh one and picks up a connection
+    that was fixed in the meantime. Calls never overlap: a trigger awaits each one.
+    """
+
+    def __init__(self, factory: Callable[[], H]) -> None:
+        self._factory = factory
+        self._hook: H | None = None
+
+    async def call(self, function: Callable[[H], T]) -> T:
+        """Run ``function(hook)`` in a worker thread and return its result (or raise its error)."""
+        return await asyncio.to_thread(self._call, function)
+
+    def _call(self, function: Callable[[H], T]) -> T:
+        if self._hook is None:
+            self._hook = self._factory()
+        try:
+            return function(self._hook)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the hook's pooled connections."""
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            hook.close()
+
+
+# ---------------------------------------------------------------------- deferral triggers
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The outcome of one check of a sensor's condition.
+
+    Attributes:
+        met: whether the condition holds.
+        count: the number of matching records.
+        detail: one line for the log and for event messages ("3 of 5 serial numbers found").
+        value: what the sensor returns (pushed to XCom) when met; never put in a trigger event.
+    """
+
+    met: bool
+    count: int
+    detail: str
+    value: Any = None
+
+
+class PollingTrigger(BaseTrigger, Generic[H]):
+    """Polls a condition until it holds, the deadline passes, or checks keep failing.
+
+    Subclasses say what to check (:meth:`check`, in a worker thread) with which hook
+    (:meth:`build_hook`), and which kwargs describe the condition (:meth:`condition_kwargs`).
+
+    Args:
+        poll_interval: seconds between checks.
+        end_time: deadline in seconds since the epoch; ``None`` waits forever. A check that is
+            still running at the deadline is allowed to finish.
+        max_consecutive_errors: failed checks in a row (after the hook's own retries) that end
+            the wait with an ``error`` event; transient failures before that are retried at the
+            next poll. Any other failure (authentication, bad argument, bad response) ends it at
+            once.
+
+    Raises:
+        InventoryConfigError: an argument is invalid.
+    """
+
+    def __init__(
+        self,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        end_time: float | None = None,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    ) -> None:
+        super().__init__()
+        self.poll_interval = checked_interval("poll_interval", poll_interval)
+        self.end_time = checked_end_time(end_time)
+        self.max_consecutive_errors = checked_count(
+            "max_consecutive_errors", max_consecutive_errors
+        )
+
+    @abstractmethod
+    def condition_kwargs(self) -> dict[str, Any]:
+        """The JSON-able kwargs that define the condition (connection id, filters, thresholds)."""
+
+    @abstractmethod
+    def build_hook(self) -> H:
+        """A new hook for the trigger's connection (called in a worker thread)."""
+
+    @abstractmethod
+    def check(self, hook: H) -> Readiness:
+        """Check the condition once (blocking; called in a worker thread)."""
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """``(classpath, kwargs)``; the kwargs are plain JSON."""
+        return classpath(type(self)), {
+            **self.condition_kwargs(),
+            "poll_interval": self.poll_interval,
+            "end_time": self.end_time,
+            "max_consecutive_errors": self.max_consecutive_errors,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Check until the condition holds, the deadline passes or checks keep failing.
+
+        Yields:
+            Exactly one event: ``success``, ``timeout`` or ``error`` (see the module doc).
+        """
+        hook = HookInThread(self.build_hook)
+        failures = 0
+        last: Readiness | None = None
+        try:
+            while True:
+                try:
+                    last = await hook.call(self.check)
+                except Exception as error:
+                    failures += 1
+                    if not is_transient(error) or failures >= self.max_consecutive_errors:
+                        yield TriggerEvent(self._error_payload(error, failures))
+                        return
+                    self.log.warning(
+                        "Check failed (%s); failure %d of %d tolerated in a row, retrying in %.0f s.",
+                        describe_error(error),
+                        failures,
+                        self.max_consecutive_errors,
+                        self.poll_interval,
+                    )
+                else:
+                    failures = 0
+                    if last.met:
+                        yield TriggerEvent(self._payload(SUCCESS, last, last.detail))
+                        return
+                    self.log.info("Not yet: %s", last.detail)
+                remaining = self._seconds_left()
+                if remaining <= 0:
+                    yield TriggerEvent(self._timeout_payload(last))
+                    return
+                await asyncio.sleep(min(self.poll_interval, remaining))
+        finally:
+            hook.close()
+
+    def _seconds_left(self) -> float:
+        return math.inf if self.end_time is None else self.end_time - time.time()
+
+    def _payload(self, status: str, readiness: Readiness | None, message: str) -> dict[str, Any]:
+        return {
+            "status": status,
+            "count": readiness.count if readiness is not None else None,
+            "message": message,
+            "end_time": self.end_time,
+        }
+
+    def _timeout_payload(self, last: Readiness | None) -> dict[str, Any]:
+        assert self.end_time is not None
+        deadline = format_instant(datetime.fromtimestamp(self.end_time, tz=timezone.utc))
+        state = last.detail if last is not None else "no check succeeded"
+        return self._payload(
+            TIMEOUT, last, f"Condition not met by the deadline {deadline}: {state}."
+        )
+
+    def _error_payload(self, error: Exception, failures: int) -> dict[str, Any]:
+        if is_transient(error):
+            message = (
+                f"{failures} checks in a row failed (max_consecutive_errors="
+                f"{self.max_consecutive_errors}); last error: {describe_error(error)}"
+            )
+        else:
+            message = f"Check failed: {describe_error(error)}"
+        return {"status": ERROR, "error_type": type(error).__name__, "message": message}
+
+
+# ---------------------------------------------------------------------- change batches
+
+
+def parse_api_timestamp(value: Any, field: str) -> datetime:
+    """An API timestamp as an aware UTC datetime.
+
+    Raises:
+        BadResponseError: ``value`` is not an ISO-8601 string.
+    """
+    try:
+        moment = parse_instant(value, field) if isinstance(value, str) else None
+    except InventoryConfigError:
+        moment = None
+    if moment is None:
+        raise BadResponseError(
+            f"A record's {field} is {value!r}, not an ISO-8601 timestamp; changes cannot be "
+            f"ordered without it."
+        )
+    return moment
+
+
+@dataclass(frozen=True)
+class ChangeBatch:
+    """The records of one change event: what an asset watcher fired for.
+
+    A batch holds the record versions with ``updated_at`` in the half-open window
+    ``[updated_since, updated_before)``, where the two boundary milliseconds are decided by id:
+    at exactly ``updated_since`` the ids in ``already_reported_ids`` belong to an earlier batch,
+    and at exactly ``watermark`` only the ids in ``ids_at_watermark`` belong to this one (a record
+    stamped in the same millisecond that became visible later belongs to a later batch). So every
+    record version belongs to exactly one batch, whenever the batch is fetched.
+
+    Fetch the window with a hook or operator (both take ``updated_since`` / ``updated_before``
+    with the same half-open meaning) and the batch's ``filters``, and keep the records
+    :meth:`includes` accepts (:func:`fetch_window` and :func:`select_changed` do this for several
+    batches).
+
+    Attributes:
+        resource: what changed (``packages``, ``serial_numbers``...).
+        count: the number of records in the batch.
+        watermark: the newest ``updated_at`` in the batch (the new high-water mark).
+        previous_watermark: the high-water mark before the batch (``None``: nothing existed).
+        updated_since: inclusive start of the window (the previous watermark).
+        updated_before: exclusive end of the window (the watermark plus one millisecond).
+        already_reported_ids: ids whose version at exactly ``updated_since`` fired before.
+        ids_at_watermark: the ids of this batch whose ``updated_at`` is exactly ``watermark``.
+        filters: the watcher's filters, as keyword arguments of the hook's listing method
+            (``filters=`` of ``CommerceLayerHook.iter_resources``; ``code``/``product_id``/
+            ``stock_id`` of ``PackHook.iter_serial_numbers``).
+    """
+
+    resource: str
+    count: int
+    watermark: str
+    previous_watermark: str | None
+    updated_since: str | None
+    updated_before: str
+    already_reported_ids: tuple[str, ...] = ()
+    ids_at_watermark: tuple[str, ...] = ()
+    filters: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON event payload."""
+        return {
+            "resource": self.resource,
+            "count": self.count,
+            "watermark": self.watermark,
+            "previous_watermark": self.previous_watermark,
+            "updated_since": self.updated_since,
+            "updated_before": self.updated_before,
+            "already_reported_ids": list(self.already_reported_ids),
+            "ids_at_watermark": list(self.ids_at_watermark),
+            "filters": dict(self.filters),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> ChangeBatch:
+        """Read an event payload (or an asset event's ``extra``, which wraps it in ``payload``).
+
+        Raises:
+            InventoryConfigError: it is not a change event of this provider, naming the field.
+        """
+        if isinstance(payload, Mapping) and isinstance(payload.get("payload"), Mapping):
+            payload = payload["payload"]
+        if not isinstance(payload, Mapping):
+            raise InventoryConfigError(
+                f"A change event payload must be a mapping, got {type(payload).__name__}."
+            )
+
+        def read(name: str, kind: type | tuple[type, ...], optional: bool = False) -> Any:
+            value = payload.get(name)
+            if value is None and optional:
+                return None
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise InventoryConfigError(
+                    f"Not a change event of CommerceLayerChangesTrigger or "
+                    f"PackSerialNumberChangesTrigger: field {name!r} is {value!r}. Pass the "
+                    f"'extra' of an asset event those triggers fired (or its 'payload')."
+                )
+            return value
+
+        reported = read("already_reported_ids", list, optional=True) or []
+        at_watermark = read("ids_at_watermark", list, optional=True) or []
+        return cls(
+            resource=read("resource", str),
+            count=read("count", int),
+            watermark=read("watermark", str),
+            previous_watermark=read("previous_watermark", str, optional=True),
+            updated_since=read("updated_since", str, optional=True),
+            updated_before=read("updated_before", str),
+            already_reported_ids=tuple(str(record_id) for record_id in reported),
+            ids_at_watermark=tuple(str(record_id) for record_id in at_watermark),
+            filters=dict(read("filters", dict, optional=True) or {}),
+        )
+
+    @cached_property
+    def _since(self) -> datetime | None:
+        if self.updated_since is None:
+            return None
+        return parse_api_timestamp(self.updated_since, "updated_since")
+
+    @cached_property
+    def _top(self) -> datetime:
+        return parse_api_timestamp(self.watermark, "watermark")
+
+    def includes(self, record: Mapping[str, Any]) -> bool:
+        """Whether ``record`` (with ``id`` and ``updated_at``) belongs to this batch."""
+        updated_at = record.get("updated_at")
+        if not isinstance(updated_at, str):
+            return False
+        moment = parse_api_timestamp(updated_at, "updated_at")
+        record_id = str(record.get("id"))
+        if moment == self._top:
+            return record_id in self.ids_at_watermark
+        if moment > self._top:
+            return False
+        if self._since is None or moment > self._since:
+            return True
+        return moment == self._since and record_id not in self.already_reported_ids
+
+
+def fetch_window(batches: Sequence[ChangeBatch]) -> tuple[str | None, str]:
+    """``(updated_since, updated_before)`` covering every batch, for one listing.
+
+    Raises:
+        InventoryConfigError: ``batches`` is empty.
+    """
+    if not batches:
+        raise InventoryConfigError("No change batches given: there is no window to fetch.")
+    starts = [batch.updated_since for batch in batches]
+    since = (
+        None
+        if None in starts
+        else min(starts, key=lambda s: parse_api_timestamp(s, "updated_since"))
+    )
+    before = max(
+        (b.updated_before for b in batches), key=lambda s: parse_api_timestamp(s, "updated_before")
+    )
+    return since, before
+
+
+def select_changed(
+    batches: Sequence[ChangeBatch], records: Iterable[Mapping[str, Any]]
+) -> Iterator[Mapping[str, Any]]:
+    """The records of ``records`` that belong to any of ``batches`` (each at most once).
+
+    Use it on a listing of :func:`fetch_window`: the result is exactly the changed records, also
+    when one DAG run consumes several change events.
+    """
+    for record in records:
+        if any(batch.includes(record) for batch in batches):
+            yield record
+
+
+# ---------------------------------------------------------------------- watermarks
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """How far a watcher has reported: the newest ``updated_at`` and the ids seen at it.
+
+    ``watermark`` is ``None`` when the watched set was empty at the first poll (every record
+    that appears later is a change).
+    """
+
+    watermark: str | None
+    ids_at_watermark: tuple[str, ...] = ()
+
+    @property
+    def moment(self) -> datetime | None:
+        """The watermark as a datetime."""
+        return (
+            parse_api_timestamp(self.watermark, "watermark") if self.watermark is not None else None
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        """The JSON value kept in the asset state store."""
+        return {
+            "version": _STATE_VERSION,
+            "watermark": self.watermark,
+            "ids_at_watermark": list(self.ids_at_watermark),
+        }
+
+    @classmethod
+    def from_state(cls, value: Any, key: str) -> Watermark:
+        """Read a stored value.
+
+        Raises:
+            InventoryConfigError: the value is not one this class wrote, naming the key.
+        """
+        ok = (
+            isinstance(value, Mapping)
+            and value.get("version") == _STATE_VERSION
+            and (value.get("watermark") is None or isinstance(value.get("watermark"), str))
+            and isinstance(value.get("ids_at_watermark"), list)
+        )
+        if not ok:
+            raise InventoryConfigError(
+                f"The asset state key {key!r} holds {value!r}, which is not a watermark of this "
+                f"provider. Delete the key (the watcher then starts again from now) or restore it."
+            )
+        return cls(value["watermark"], tuple(str(i) for i in value["ids_at_watermark"]))
+
+
+def newest_mark(stamps: Iterable[Stamp]) -> Watermark:
+    """The watermark of a first poll: the newest ``updated_at`` seen and the ids at it."""
+    newest: datetime | None = None
+    raw: str | None = None
+    ids: set[str] = set()
+    for record_id, updated_at in stamps:
+        moment = parse_api_timestamp(updated_at, "updated_at")
+        if newest is None or moment > newest:
+            newest, raw, ids = moment, updated_at, {record_id}
+        elif moment == newest:
+            ids.add(record_id)
+    return Watermark(raw, tuple(sorted(ids)))
+
+
+def advance(
+    mark: Watermark,
+    stamps: Iterable[Stamp],
+    resource: str,
+    filters: Mapping[str, Any] | None = None,
+) -> tuple[ChangeBatch, Watermark] | None:
+    """The batch of changes past ``mark`` among ``stamps``, and the watermark after it.
+
+    ``resource`` and ``filters`` describe the watched query for the batch. ``stamps`` are the versions with ``updated_at >= mark.watermark``. A version is new when its
+    ``updated_at`` is later than the watermark, or equal to it with an id not seen at it (a
+    record stamped in the same millisecond that became visible after the previous poll).
+
+    Returns:
+        ``None`` when nothing is new.
+    """
+    since = mark.moment
+    seen = set(mark.ids_at_watermark)
+    latest: dict[str, tuple[datetime, str]] = {}
+    for record_id, updated_at in stamps:
+        moment = parse_api_timestamp(updated_at, "updated_at")
+        if since is not None and (moment < since or (moment == since and record_id in seen)):
+            continue
+        known = latest.get(record_id)
+        if known is None or moment > known[0]:
+            latest[record_id] = (moment, updated_at)
+    if not latest:
+        return None
+    top, top_raw = max(latest.values(), key=lambda item: item[0])
+    at_top = {record_id for record_id, (moment, _) in latest.items() if moment == top}
+    batch = ChangeBatch(
+        resource=resource,
+        count=len(latest),
+        watermark=top_raw,
+        previous_watermark=mark.watermark,
+        updated_since=mark.watermark,
+        updated_before=format_instant(top + _ONE_MILLISECOND),
+        already_reported_ids=mark.ids_at_watermark if since is not None else (),
+        ids_at_watermark=tuple(sorted(at_top)),
+        filters=dict(filters or {}),
+    )
+    if since is not None and top == since:
+        at_top |= seen
+    return batch, Watermark(top_raw, tuple(sorted(at_top)))
+
+
+def stamp_of(record: Mapping[str, Any]) -> Stamp | None:
+    """``(id, updated_at)`` of an API record, or ``None`` when it lacks either."""
+    record_id, updated_at = record.get("id"), record.get("updated_at")
+    if record_id is None or not isinstance(updated_at, str):
+        return None
+    return str(record_id), updated_at
+
+
+def stamps_of(records: Iterable[Mapping[str, Any]]) -> list[Stamp]:
+    """The stamps of ``records``, skipping records without an id or ``updated_at``."""
+    return [stamp for stamp in map(stamp_of, records) if stamp is not None]
+
+
+def _state_accessors(store: Any) -> list[Any]:
+    """The per-asset state accessors of the assets a watcher serves.
+
+    Identical watchers on several assets run as one trigger, so the triggerer may hand over
+    accessors for several assets. Airflow exposes them individually only by subscripting with an
+    ``Asset``, which a trigger does not have, so read its two maps; a store without them (a
+    single-asset accessor) is used as is.
+    """
+    if store is None:
+        return []
+    maps = (getattr(store, "_by_name", None), getattr(store, "_by_uri", None))
+    accessors = [acc for found in maps if isinstance(found, Mapping) for acc in found.values()]
+    return accessors or [store]
+
+
+class ChangesTrigger(BaseEventTrigger, Generic[H]):
+    """Fires once per batch of records created or updated after a high-water mark.
+
+    Every ``poll_interval`` seconds the trigger lists the versions with ``updated_at`` at or after
+    its watermark (:meth:`changed_stamps`). Versions it has not reported form one batch, and one
+    event (a :class:`ChangeBatch` payload) fires; a poll that finds nothing fires nothing. The
+    watermark then moves to the newest ``updated_at`` of the batch.
+
+    Where the watermark lives: in the asset state store that Airflow (3.3+) gives asset
+    watchers, under :attr:`state_key`, so a restarted triggerer continues where it stopped and
+    the changes made while it was down fire in its first batch. Without a store (older Airflow,
+    or a trigger run by hand) the watermark lives in memory only: a restart starts again from
+    "now" and changes made while it was down never fire.
+
+    The first poll only sets the watermark to the newest ``updated_at`` it sees: records already
+    there ("history") never fire. Changes after it fire, including a record stamped in that same
+    millisecond that becomes visible only later.
+
+    Guarantees, with ``updated_at`` at millisecond precision as both APIs write it:
+
+    - Each record version fires in exactly one batch, including versions that share the
+      watermark's millisecond but became visible after the poll that set it (they are told
+      apart by id, and belong to the next batch).
+    - Fetching a batch (:meth:`ChangeBatch.includes`) returns exactly its records, however
+      late it is fetched: a record changed again since then belongs to a later batch instead.
+    - A record updated several times between two polls fires once, with its latest version.
+    - A version that becomes visible with an ``updated_at`` earlier than the watermark's
+      millisecond (a write committed long after it was stamped) does not fire; a batch whose
+      window contains it, fetched after it became visible, returns it (never twice).
+    - Across a triggerer crash, delivery is at least once: the watermark is saved after the
+      event is handed to Airflow, so a crash in between fires the same changes again.
+
+    Args:
+        poll_interval: seconds between polls.
+
+    Raises:
+        InventoryConfigError: an argument is invalid.
+    """
+
+    #: What changes, for event payloads and logs (``packages``, ``serial_numbers``).
+    resource_name: str = "records"
+
+    def __init__(self, *, poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
+        super().__init__()
+        self.poll_interval = checked_interval("poll_interval", poll_interval)
+
+    @abstractmethod
+    def query_kwargs(self) -> dict[str, Any]:
+        """The deterministic JSON-able kwargs that define what is watched."""
+
+    @abstractmethod
+    def batch_filters(self) -> dict[str, Any]:
+        """The filters a consumer lists a batch with (:attr:`ChangeBatch.filters`)."""
+
+    @abstractmethod
+    def build_hook(self) -> H:
+        """A new hook for the trigger's connection (called in a worker thread)."""
+
+    @abstractmethod
+    def changed_stamps(self, hook: H, since: str | None) -> list[Stamp]:
+        """The versions with ``updated_at >= since`` (all when ``None``); blocking."""
+
+    def newest_stamps(self, hook: H) -> list[Stamp]:
+        """Versions that include every one at the newest ``updated_at``; for the first poll.
+
+        The default lists everything; override it when the API can sort by ``updated_at``.
+        """
+        return self.changed_stamps(hook, None)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """``(classpath, kwargs)``: deterministic, since it is the watcher's identity."""
+        return classpath(type(self)), {**self.query_kwargs(), "poll_interval": self.poll_interval}
+
+    @property
+    def state_key(self) -> str:
+        """The asset state key of the watermark: one per trigger class and query.
+
+        The poll interval is not part of it, so changing the interval keeps the watermark;
+        changing the query starts a new watermark from "now".
+        """
+        query = json.dumps([classpath(type(self)), self.query_kwargs()], sort_keys=True)
+        digest = hashlib.sha256(query.encode()).hexdigest()[:16]
+        return f"inventory_watermark_{type(self).__name__}_{digest}"
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll forever; yield one event per batch of changes.
+
+        Yields:
+            ``TriggerEvent(ChangeBatch.to_payload())``.
+
+        Raises:
+            InventoryConfigError, AuthenticationError, ...: a failure that retrying cannot fix
+                (transient API failures are logged and retried at the next poll), or a stored
+                watermark that cannot be read: starting from "now" instead could miss changes.
+        """
+        hook = HookInThread(self.build_hook)
+        try:
+            mark = await self._load_mark()
+            if mark is None:
+                mark = newest_mark(await self._poll(hook, self.newest_stamps))
+                self.log.info(
+                    "Watching %s from watermark %s; earlier changes do not fire.",
+                    self.resource_name,
+                    mark.watermark or "(none: nothing exists yet)",
+                )
+                await self._save_mark(mark)
+                await asyncio.sleep(self.poll_interval)
+            while True:
+                changes = await self._poll(hook, partial(self.changed_stamps, since=mark.watermark))
+                found = advance(mark, changes, self.resource_name, self.batch_filters())
+                if found is not None:
+                    batch, mark = found
+                    self.log.info(
+                        "%d %s changed up to %s.", batch.count, self.resource_name, mark.watermark
+                    )
+                    yield TriggerEvent(batch.to_payload())
+                    await self._save_mark(mark)
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            hook.close()
+
+    async def _poll(
+        self, hook: HookInThread[H], list_stamps: Callable[[H], list[Stamp]]
+    ) -> list[Stamp]:
+        """``list_stamps(hook)`` in a thread, retried every ``poll_interval`` while it fails
+        transiently."""
+        while True:
+            try:
+                return await hook.call(list_stamps)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                self.log.warning(
+                    "Polling %s failed (%s); retrying in %.0f s.",
+                    self.resource_name,
+                    describe_error(error),
+                    self.poll_interval,
+                )
+            await asyncio.sleep(self.poll_interval)
+
+    async def _load_mark(self) -> Watermark | None:
+        accessors = _state_accessors(self.asset_state_store)
+        if not accessors:
+            self.log.info(
+                "No asset state store: the watermark is kept in memory, so after a restart "
+                "watching starts again from now."
+            )
+        marks = []
+        for accessor in accessors:
+            stored = await accessor.aget(self.state_key)
+            if stored is not None:
+                marks.append(Watermark.from_state(stored, self.state_key))
+        # Several assets share this trigger: they were written together, but one may be newer
+        # (added later, or a save that failed half way). The newest is what has fired.
+        return max(marks, key=_mark_order, default=None)
+
+    async def _save_mark(self, mark: Watermark) -> None:
+        for accessor in _state_accessors(self.asset_state_store):
+            try:
+                await accessor.aset(self.state_key, mark.to_state())
+            except Exception as error:
+                self.log.warning(
+                    "Could not save the watermark %s (%s); after a restart, changes since the "
+                    "last saved watermark fire again.",
+                    mark.watermark,
+                    describe_error(error),
+                )
+
+
+def _mark_order(mark: Watermark) -> tuple[bool, datetime]:
+    moment = mark.moment
+    return (moment is not None, moment or datetime.min.replace(tzinfo=timezone.utc))
