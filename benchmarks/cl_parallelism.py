@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmarks.harness import (
+    GENEROUS_LIMITS,
     RunOptions,
     SandboxProcess,
     ScenarioResult,
@@ -20,7 +21,6 @@ from benchmarks.harness import (
 from benchmarks.measure import RecordSet
 
 NAME = "cl-parallelism"
-GENEROUS_LIMITS = {"rate_limit_average": 100_000, "rate_limit_burst": 100_000}
 WORKERS = (1, 4)
 MIN_SPEEDUP = 3.0
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import (
+    GENEROUS_LIMITS,
     RunOptions,
     SandboxProcess,
     ScenarioResult,
@@ -29,7 +30,6 @@ from benchmarks.measure import RecordSet
 NAME = "cpu-cost"
 INCLUDE = ["stock_location"]
 WHERE = {"unit_of_length": "cm"}
-GENEROUS_LIMITS = {"rate_limit_average": 100_000, "rate_limit_burst": 100_000}
 TARGET_RECORDS_PER_CPU_S = 50_000
 
 
