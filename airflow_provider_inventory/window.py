@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
+from airflow_provider_inventory._http.errors import BadResponseError, InventoryConfigError
 
 Instant = datetime | date | str
 """What callers may pass: an aware or naive (taken as UTC) datetime, pendulum, date or ISO string."""
@@ -40,6 +40,27 @@ def parse_instant(value: Instant | None, field: str) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def parse_api_timestamp(value: Any, field: str) -> datetime:
+    """A timestamp read from an API record (ISO-8601 text or a datetime), as aware UTC.
+
+    Unlike :func:`parse_instant`, which checks what a user passed, a bad value here is the
+    server's fault, so it raises :class:`BadResponseError`.
+
+    Raises:
+        BadResponseError: ``value`` is missing or not an ISO-8601 date/time.
+    """
+    try:
+        moment = parse_instant(value, field) if isinstance(value, str | datetime) else None
+    except InventoryConfigError:
+        moment = None
+    if moment is None:
+        raise BadResponseError(
+            f"A record's {field} is {value!r}, not an ISO-8601 timestamp; records cannot be "
+            f"placed in time without it."
+        )
+    return moment
 
 
 def _parse_iso(text: str) -> datetime:

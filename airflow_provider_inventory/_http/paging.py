@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -168,3 +169,50 @@ def _prefetched(pages: Iterator[T], ahead: int) -> Generator[T, None, None]:
         close = getattr(pages, "close", None)
         if close is not None and not worker.is_alive():
             close()
+
+
+def merge_concurrently(iterators: list[Iterator[T]], workers: int) -> Generator[T, None, None]:
+    """Run ``iterators`` on ``workers`` threads and yield their items as they arrive.
+
+    For disjoint listings that can be fetched in parallel (id ranges). Items of one iterator keep
+    their order; items of different iterators interleave. At most ``2 * workers`` items wait in
+    memory. The first failure stops every iterator and is raised here; closing the generator
+    stops them too, and waits for requests in flight so that none outlives the listing.
+    """
+    results: queue.Queue[object] = queue.Queue(maxsize=2 * workers)
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def run(iterator: Iterator[T]) -> None:
+        try:
+            for item in iterator:
+                put(item)
+                if stop.is_set():
+                    return
+            put(_End())
+        except BaseException as error:
+            put(_Failure(error))
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="inventory-range")
+    try:
+        for iterator in iterators:
+            pool.submit(run, iterator)
+        finished = 0
+        while finished < len(iterators):
+            item = results.get()
+            if isinstance(item, _Failure):
+                raise item.error
+            if isinstance(item, _End):
+                finished += 1
+                continue
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)

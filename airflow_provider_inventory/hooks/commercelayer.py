@@ -33,11 +33,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -54,7 +52,12 @@ from airflow_provider_inventory._http.errors import (
     TokenExpiredError,
 )
 from airflow_provider_inventory._http.pacing import RatePacer, shared_pacer
-from airflow_provider_inventory._http.paging import PageGuard, prefetch, resolve_link
+from airflow_provider_inventory._http.paging import (
+    PageGuard,
+    merge_concurrently,
+    prefetch,
+    resolve_link,
+)
 from airflow_provider_inventory._http.redaction import Scrubber
 from airflow_provider_inventory._http.settings import RateLimit, check_transport_security
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
@@ -791,7 +794,7 @@ class CommerceLayerHook(InventoryHook):
             for spec in self._plan(query, workers)
         ]
         log.info("Listing %s in %d id ranges on %d threads.", query.resource, len(ranges), workers)
-        yield from _merge_concurrently([self._keyset_pages(r) for r in ranges], workers)
+        yield from merge_concurrently([self._keyset_pages(r) for r in ranges], workers)
 
     def _count(self, query: _Query) -> int:
         """``meta.record_count`` of the query's filters, from a one-record page."""
@@ -1075,64 +1078,6 @@ def _with_hint(error: InventoryApiError, hint: str) -> InventoryApiError:
         method=error.method,
         url=error.url,
     )
-
-
-class _End:
-    pass
-
-
-@dataclass
-class _Failure:
-    error: BaseException
-
-
-def _merge_concurrently(
-    listings: list[Iterator[_Page]], workers: int
-) -> Generator[_Page, None, None]:
-    """Run the listings on ``workers`` threads and yield their pages as they arrive.
-
-    At most ``2 * workers`` pages wait in memory. The first failure stops every listing and is
-    raised here; closing this generator stops them too.
-    """
-    pages: queue.Queue[_Page | _End | _Failure] = queue.Queue(maxsize=2 * workers)
-    stop = threading.Event()
-
-    def put(item: _Page | _End | _Failure) -> None:
-        while not stop.is_set():
-            try:
-                pages.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def run(listing: Iterator[_Page]) -> None:
-        try:
-            for page in listing:
-                put(page)
-                if stop.is_set():
-                    return
-            put(_End())
-        except BaseException as error:
-            put(_Failure(error))
-
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="commercelayer-range")
-    try:
-        for listing in listings:
-            pool.submit(run, listing)
-        finished = 0
-        while finished < len(listings):
-            item = pages.get()
-            if isinstance(item, _Failure):
-                raise item.error
-            if isinstance(item, _End):
-                finished += 1
-                continue
-            yield item
-    finally:
-        stop.set()
-        # Threads still in a request notice `stop` when it returns; waiting for them means no
-        # request of this listing outlives it (nor the hook's session, if it is closed next).
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 __all__ = [

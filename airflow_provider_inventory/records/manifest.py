@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
-from airflow_provider_inventory._http.errors import BadResponseError, InventoryConfigError
+from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory.records.filtering import Record, check_field_name, field_getter
-from airflow_provider_inventory.window import Window, format_instant, parse_instant
+from airflow_provider_inventory.window import Window, format_instant, parse_api_timestamp
 
 DEFAULT_MAX_XCOM_RECORDS = 10_000
 
@@ -155,15 +155,7 @@ class Watermark:
         return self._instant
 
     def _parse(self, timestamp: Any) -> datetime:
-        try:
-            moment = parse_instant(timestamp, self.field)
-        except InventoryConfigError:
-            raise BadResponseError(
-                f"A record has {self.field}={timestamp!r}, which is not an ISO-8601 date/time; "
-                f"the watermark cannot be computed."
-            ) from None
-        assert moment is not None  # empty values were skipped by the caller
-        return moment
+        return parse_api_timestamp(timestamp, self.field)
 
 
 def collect_for_xcom(

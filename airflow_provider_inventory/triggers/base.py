@@ -40,13 +40,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_provider_inventory._http.errors import (
-    BadResponseError,
     InventoryConfigError,
     RateLimitedError,
     ServerError,
     TransportError,
 )
-from airflow_provider_inventory.window import format_instant, parse_instant
+from airflow_provider_inventory.window import format_instant, parse_api_timestamp
 
 if TYPE_CHECKING:
     from airflow_provider_inventory.hooks.base import InventoryHook
@@ -308,24 +307,6 @@ class PollingTrigger(BaseTrigger, Generic[H]):
 
 
 # ---------------------------------------------------------------------- change batches
-
-
-def parse_api_timestamp(value: Any, field: str) -> datetime:
-    """An API timestamp as an aware UTC datetime.
-
-    Raises:
-        BadResponseError: ``value`` is not an ISO-8601 string.
-    """
-    try:
-        moment = parse_instant(value, field) if isinstance(value, str) else None
-    except InventoryConfigError:
-        moment = None
-    if moment is None:
-        raise BadResponseError(
-            f"A record's {field} is {value!r}, not an ISO-8601 timestamp; changes cannot be "
-            f"ordered without it."
-        )
-    return moment
 
 
 @dataclass(frozen=True)

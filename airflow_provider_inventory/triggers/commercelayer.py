@@ -23,11 +23,15 @@ from airflow_provider_inventory.triggers.base import (
     Readiness,
     Stamp,
     checked_count,
-    parse_api_timestamp,
     stamp_of,
     stamps_of,
 )
-from airflow_provider_inventory.window import Instant, format_instant, parse_instant
+from airflow_provider_inventory.window import (
+    Instant,
+    format_instant,
+    parse_api_timestamp,
+    parse_instant,
+)
 
 _FILTER_PREFIX = "filter[q]["
 

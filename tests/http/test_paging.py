@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +12,12 @@ import pytest
 
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import PaginationError, ServerError
-from airflow_provider_inventory._http.paging import PageGuard, prefetch, resolve_link
+from airflow_provider_inventory._http.paging import (
+    PageGuard,
+    merge_concurrently,
+    prefetch,
+    resolve_link,
+)
 from tests.http import (
     ClientFactory,
     Reply,
@@ -321,3 +328,60 @@ def test_prefetch_can_look_further_ahead() -> None:
     assert next(pages) == 0
     assert source.fetched[3].wait(WAIT)
     assert list(pages) == list(range(1, 10))
+
+
+def _numbers(start: int, count: int) -> Iterator[int]:
+    yield from range(start, start + count)
+
+
+def test_merge_concurrently_yields_every_item_once_keeping_each_iterators_order() -> None:
+    merged = list(merge_concurrently([_numbers(0, 50), _numbers(100, 50), _numbers(200, 50)], 2))
+
+    assert sorted(merged) == [*range(50), *range(100, 150), *range(200, 250)]
+    for start in (0, 100, 200):
+        mine = [n for n in merged if start <= n < start + 50]
+        assert mine == list(range(start, start + 50))
+
+
+def test_merge_concurrently_runs_the_iterators_in_parallel() -> None:
+    """All four iterators must be running at once to pass the barrier (serially it breaks)."""
+    barrier = threading.Barrier(4, timeout=5)
+
+    def meet_then_count(start: int) -> Iterator[int]:
+        barrier.wait()
+        yield from range(start, start + 10)
+
+    merged = list(merge_concurrently([meet_then_count(i * 100) for i in range(4)], 4))
+
+    assert sorted(merged) == [n for i in range(4) for n in range(i * 100, i * 100 + 10)]
+
+
+def test_merge_concurrently_raises_the_first_failure_and_stops_the_others() -> None:
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ServerError("boom", status=503)
+
+    endless_pulled: list[int] = []
+
+    def endless() -> Iterator[int]:
+        for number in itertools.count():
+            endless_pulled.append(number)
+            time.sleep(0.005)
+            yield number
+
+    with pytest.raises(ServerError, match="boom"):
+        list(merge_concurrently([failing(), endless()], 2))
+
+    pulled = len(endless_pulled)
+    time.sleep(0.1)
+    assert len(endless_pulled) <= pulled + 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("inventory-range")]
+
+
+def test_closing_merge_concurrently_early_stops_its_threads() -> None:
+    merged = merge_concurrently([itertools.count(), itertools.count(1000)], 2)
+    assert next(merged) is not None
+
+    merged.close()
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("inventory-range")]
