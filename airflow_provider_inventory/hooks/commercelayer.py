@@ -60,6 +60,7 @@ from airflow_provider_inventory._http.paging import (
 )
 from airflow_provider_inventory._http.redaction import Scrubber
 from airflow_provider_inventory._http.settings import RateLimit, check_transport_security
+from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.jsonapi import (
     PARTITION_KEYS,
@@ -108,8 +109,6 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[RateLimit, RateLimit]] = {
     CACHEABLE: (RateLimit(1000, 60.0), RateLimit(250, 10.0)),
 }
 _PROGRESS_EVERY_PAGES = 100
-
-Record = dict[str, Any]
 
 
 def rate_class(resource: str) -> str:

@@ -40,6 +40,7 @@ from airflow_provider_inventory._http.errors import (
 from airflow_provider_inventory._http.pacing import RatePacer, shared_pacer
 from airflow_provider_inventory._http.paging import PageGuard, prefetch, resolve_link
 from airflow_provider_inventory._http.redaction import Scrubber, redact_url
+from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.window import Instant, Window
 
@@ -49,7 +50,6 @@ DEFAULT_AUTH_SCHEME = "Bearer"
 DEFAULT_PAGE_SIZE_PARAM = "per_page"
 LISTING_NAME = "Pack serial numbers"
 
-Record = dict[str, Any]
 FilterValue = str | Sequence[str] | None
 """A filter: one value, a list of values (one listing per value, merged), or ``None`` (no filter)."""
 

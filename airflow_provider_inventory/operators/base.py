@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_inventory._types import Record
+
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from airflow_provider_inventory.records import Manifest, RecordSelection, Watermark
     from airflow_provider_inventory.window import Window
 
-Record = dict[str, Any]
 HookT = TypeVar("HookT", bound="InventoryHook")
 RecordFilter = Callable[[Record], Any]
 

@@ -27,9 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_inventory._http.errors import InventoryConfigError
-
-Record = dict[str, Any]
-"""One API record as a JSON object."""
+from airflow_provider_inventory._types import Record
 
 RecordPredicate = Callable[[Record], Any]
 """Decides whether a record is kept (its result is used for its truth value)."""

@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, Union
 
 from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._http.redaction import redact_url
-from airflow_provider_inventory.records.filtering import Record
+from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.records.manifest import (
     Manifest,
     Watermark,

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
 from airflow_provider_inventory._http.errors import InventoryConfigError
-from airflow_provider_inventory.records.filtering import Record, check_field_name, field_getter
+from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.records.filtering import check_field_name, field_getter
 from airflow_provider_inventory.window import Window, format_instant, parse_api_timestamp
 
 DEFAULT_MAX_XCOM_RECORDS = 10_000

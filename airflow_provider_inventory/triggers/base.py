@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 H = TypeVar("H", bound="InventoryHook")
 T = TypeVar("T")
-Record = dict[str, Any]
 Stamp = tuple[str, str]
 """A record version: ``(id, updated_at)`` with ``updated_at`` exactly as the API wrote it."""
 
