@@ -1,10 +1,10 @@
-"""Small pieces every paginator uses: link resolution, loop protection, one-ahead prefetch."""
+"""Small pieces every paginator uses: page URLs, link resolution, loop protection, prefetch."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -20,6 +20,15 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def with_query(url: str, params: Mapping[str, str] | Sequence[tuple[str, str]]) -> str:
+    """``url`` (which has no query yet) with ``params`` appended as its query string.
+
+    ``[`` and ``]`` stay unescaped, as JSON:API-style parameter names write them
+    (``page[size]``, ``filter[q][id_gt]``); everything else is URL-encoded. No params: ``url``.
+    """
+    return f"{url}?{urlencode(params, safe='[]')}" if params else url
 
 
 def resolve_link(current_url: str, link: str) -> str:

@@ -3,9 +3,9 @@
 Authentication is OAuth2 ``client_credentials`` against the connection's token URL. Access
 tokens are cached in memory for the whole process, keyed by (token URL, client id, scope, a hash
 of the secret), and refreshed a margin before they expire (``max(60 s, 10 %)`` of their
-lifetime, at most half of it), under a lock so that parallel requests fetch one token, not many.
-Nothing is ever written to disk or to Airflow state. A token the API reports expired mid-listing
-(401 ``INVALID_TOKEN``) is replaced once and the request retried.
+lifetime, at most half of it), under a lock so that parallel requests fetch one token, not many
+(see ``_http.tokens``). Nothing is ever written to disk or to Airflow state. A token the API
+reports expired mid-listing (401 ``INVALID_TOKEN``) is replaced once and the request retried.
 
 Listings are consistent under concurrent changes by default: without ``sort`` (or with
 ``sort="id"``) they use keyset paging by id as Commerce Layer's own tools do (``sort=id`` and
@@ -34,12 +34,11 @@ import hashlib
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from airflow_provider_inventory._http.client import ApiClient, ClientStats, JsonResponse
 from airflow_provider_inventory._http.errors import (
@@ -57,9 +56,11 @@ from airflow_provider_inventory._http.paging import (
     merge_concurrently,
     prefetch,
     resolve_link,
+    with_query,
 )
 from airflow_provider_inventory._http.redaction import Scrubber
 from airflow_provider_inventory._http.settings import RateLimit, check_transport_security
+from airflow_provider_inventory._http.tokens import TokenCache
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.jsonapi import (
@@ -119,67 +120,7 @@ def rate_class(resource: str) -> str:
 
 # ---------------------------------------------------------------------- access tokens
 
-
-@dataclass(frozen=True)
-class _Token:
-    value: str
-    refresh_at: float  # time.monotonic()
-
-
-def refresh_margin(lifetime: float) -> float:
-    """Seconds before expiry a token is replaced: ``max(60, 10 %)``, never more than half of it."""
-    return min(max(60.0, 0.1 * lifetime), lifetime / 2)
-
-
-class TokenCache:
-    """Access tokens per credential, shared by every hook in the process (never persisted).
-
-    A per-key lock makes concurrent callers wait for one token fetch instead of each fetching.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tokens: dict[tuple[str, ...], _Token] = {}
-        self._fetch_locks: dict[tuple[str, ...], threading.Lock] = {}
-
-    def get(self, key: tuple[str, ...], fetch: Callable[[], tuple[str, float]]) -> str:
-        """A valid token for ``key``; ``fetch()`` returns ``(token, lifetime_seconds)`` if needed."""
-        token = self._fresh(key)
-        if token is not None:
-            return token
-        with self._fetch_lock(key):
-            token = self._fresh(key)
-            if token is not None:
-                return token
-            started = self._clock()
-            value, lifetime = fetch()
-            with self._lock:
-                self._tokens[key] = _Token(value, started + lifetime - refresh_margin(lifetime))
-            return value
-
-    def invalidate(self, key: tuple[str, ...], value: str | None) -> None:
-        """Forget ``value`` if it is still the cached token (another thread may have replaced it)."""
-        with self._lock:
-            cached = self._tokens.get(key)
-            if cached is not None and cached.value == value:
-                del self._tokens[key]
-
-    def clear(self) -> None:
-        """Forget every token."""
-        with self._lock:
-            self._tokens.clear()
-
-    def _fresh(self, key: tuple[str, ...]) -> str | None:
-        with self._lock:
-            token = self._tokens.get(key)
-            return token.value if token is not None and self._clock() < token.refresh_at else None
-
-    def _fetch_lock(self, key: tuple[str, ...]) -> threading.Lock:
-        with self._lock:
-            return self._fetch_locks.setdefault(key, threading.Lock())
-
-
+#: Every Commerce Layer hook in the process shares this cache (keyed in ``_token_key``).
 _TOKENS = TokenCache()
 
 
@@ -678,7 +619,7 @@ class CommerceLayerHook(InventoryHook):
         if included_paths:
             params["include"] = included_paths
         client = self._client_for(resource)
-        url = _with_query(client.url_for(f"{resource}/{quote(resource_id, safe='')}"), params)
+        url = with_query(client.url_for(f"{resource}/{quote(resource_id, safe='')}"), params)
         body = self._get(client, url, resource).body
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise _bad_body(url, "expected a JSON object with a 'data' object", body)
@@ -749,7 +690,7 @@ class CommerceLayerHook(InventoryHook):
         cursor: dict[str, str] = {}
         while True:
             url = guard.admit(
-                _with_query(client.url_for(query.resource), {**query.params, **cursor})
+                with_query(client.url_for(query.resource), {**query.params, **cursor})
             )
             body = self._get(client, url, query.resource).body
             records = _page_records(body, url)
@@ -763,7 +704,7 @@ class CommerceLayerHook(InventoryHook):
         client = self._client_for(query.resource)
         guard = self._guard(client, query.resource)
         seen: set[str] = set()
-        url: str | None = _with_query(
+        url: str | None = with_query(
             client.url_for(query.resource), {**query.params, "page[number]": "1"}
         )
         while url is not None:
@@ -799,7 +740,7 @@ class CommerceLayerHook(InventoryHook):
         """``meta.record_count`` of the query's filters, from a one-record page."""
         filters = {k: v for k, v in query.params.items() if k.startswith("filter[q][")}
         client = self._client_for(query.resource)
-        url = _with_query(client.url_for(query.resource), {"page[size]": "1", **filters})
+        url = with_query(client.url_for(query.resource), {"page[size]": "1", **filters})
         return _record_count(self._get(client, url, query.resource).body, query.resource)
 
     def _plan(self, query: _Query, n: int) -> list[dict[str, str | None]]:
@@ -831,7 +772,7 @@ class CommerceLayerHook(InventoryHook):
             "partition planning",
         )
         client = self._client_for(query.resource)
-        url = _with_query(client.url_for(query.resource), params)
+        url = with_query(client.url_for(query.resource), params)
         return _page_records(self._get(client, url, query.resource).body, url)
 
     def _guard(self, client: ApiClient, resource: str) -> PageGuard:
@@ -1002,10 +943,6 @@ def _merged(params: Mapping[str, str], filters: Mapping[str, str], source: str) 
     return merged
 
 
-def _with_query(url: str, params: Mapping[str, str]) -> str:
-    return f"{url}?{urlencode(params, safe='[]')}" if params else url
-
-
 def _parse_token(response: JsonResponse) -> tuple[str, float]:
     body = response.body
     token = body.get("access_token") if isinstance(body, dict) else None
@@ -1085,10 +1022,8 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "CommerceLayerHook",
     "ResourceStream",
-    "TokenCache",
     "api_base_url",
     "flatten_document",
     "rate_class",
-    "refresh_margin",
     "reset_token_cache",
 ]

@@ -28,7 +28,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import (
@@ -38,7 +38,7 @@ from airflow_provider_inventory._http.errors import (
     NotFoundError,
 )
 from airflow_provider_inventory._http.pacing import RatePacer, shared_pacer
-from airflow_provider_inventory._http.paging import PageGuard, prefetch, resolve_link
+from airflow_provider_inventory._http.paging import PageGuard, prefetch, resolve_link, with_query
 from airflow_provider_inventory._http.redaction import Scrubber, redact_url
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
@@ -345,8 +345,7 @@ class PackHook(InventoryHook):
         return Listing(path, tuple(params.items()))
 
     def _first_url(self, listing: Listing) -> str:
-        url = self.client.url_for(listing.path)
-        return f"{url}?{urlencode(listing.params, safe='[]')}" if listing.params else url
+        return with_query(self.client.url_for(listing.path), listing.params)
 
     def _merge(self, listings: list[Listing]) -> Generator[Record, None, None]:
         """Chain the listings, then log one summary line for the whole read."""

@@ -16,12 +16,7 @@ from airflow_provider_inventory.exceptions import (
     NotFoundError,
     TokenExpiredError,
 )
-from airflow_provider_inventory.hooks.commercelayer import (
-    CommerceLayerHook,
-    TokenCache,
-    api_base_url,
-    refresh_margin,
-)
+from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook, api_base_url
 from airflow_provider_inventory.sandbox import Sandbox
 from tests.conftest import FAST_CLIENT_EXTRA, GENEROUS_LIMITS
 
@@ -97,33 +92,6 @@ def test_different_credentials_get_different_tokens(
     scoped_token = CommerceLayerHook("cl_scoped").get_access_token()
     assert default_token != scoped_token
     assert sandbox.tokens_issued == 2
-
-
-def test_refresh_margin() -> None:
-    assert refresh_margin(7200) == 720
-    assert refresh_margin(300) == 60
-    assert refresh_margin(30) == 15  # short-lived tokens are still used for half their life
-
-
-def test_token_cache_refreshes_a_margin_before_expiry_and_invalidates_only_its_token() -> None:
-    now = [1000.0]
-    cache = TokenCache(clock=lambda: now[0])
-    issued: list[str] = []
-
-    def fetch() -> tuple[str, float]:
-        issued.append(f"token-{len(issued) + 1}")
-        return issued[-1], 7200.0
-
-    assert cache.get(("k",), fetch) == "token-1"
-    now[0] += 7200 - 720 - 1
-    assert cache.get(("k",), fetch) == "token-1"
-    now[0] += 1
-    assert cache.get(("k",), fetch) == "token-2"
-    cache.invalidate(("k",), "token-1")  # stale: another thread already replaced it
-    assert cache.get(("k",), fetch) == "token-2"
-    cache.invalidate(("k",), "token-2")
-    assert cache.get(("k",), fetch) == "token-3"
-    assert cache.get(("other",), fetch) == "token-4"
 
 
 # ---------------------------------------------------------------------- expiry mid-listing

@@ -17,6 +17,7 @@ from airflow_provider_inventory._http.paging import (
     merge_concurrently,
     prefetch,
     resolve_link,
+    with_query,
 )
 from tests.http import (
     ClientFactory,
@@ -385,3 +386,13 @@ def test_closing_merge_concurrently_early_stops_its_threads() -> None:
     merged.close()
 
     assert not [t for t in threading.enumerate() if t.name.startswith("inventory-range")]
+
+
+def test_with_query_keeps_brackets_readable_and_encodes_the_rest() -> None:
+    base = "https://acme.commercelayer.io/api/packages"
+    params = {"page[size]": "25", "filter[q][name_cont]": "a&b c/d"}
+    expected = f"{base}?page[size]=25&filter[q][name_cont]=a%26b+c%2Fd"
+    assert with_query(base, params) == expected
+    assert with_query(base, tuple(params.items())) == expected  # pairs, as PackHook passes
+    assert with_query(base, {}) == base
+    assert with_query(base, ()) == base
