@@ -29,7 +29,7 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, task
 
-from airflow_provider_inventory.triggers.base import ChangeBatch
+from airflow_provider_inventory.triggers.changes import ChangeBatch
 from airflow_provider_inventory.triggers.commercelayer import CommerceLayerChangesTrigger
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def example_event_driven() -> None:
             The flat package records, as the hook lists them.
         """
         from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
-        from airflow_provider_inventory.triggers.base import fetch_window, select_changed
+        from airflow_provider_inventory.triggers.changes import fetch_window, select_changed
 
         batches = change_batches(triggering_asset_events, dag_run.conf if dag_run else None)
         since, before = fetch_window(batches)

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
-from airflow_provider_inventory.sensors import InventorySensor
-from airflow_provider_inventory.triggers.base import checked_count
+from airflow_provider_inventory.sensors.base import InventorySensor
 from airflow_provider_inventory.triggers.commercelayer import CommerceLayerResourceTrigger
+from airflow_provider_inventory.triggers.polling import checked_count
 from airflow_provider_inventory.window import Instant
 
 
@@ -17,7 +17,8 @@ class CommerceLayerResourceSensor(InventorySensor):
 
     Each check is one request: the server's ``meta.record_count`` for the query, never a listing.
     On success it returns that count (to XCom). Works in ``mode="poke"``, ``mode="reschedule"``
-    and with ``deferrable=True`` (see :class:`~airflow_provider_inventory.sensors.InventorySensor`).
+    and with ``deferrable=True`` (see
+    :class:`~airflow_provider_inventory.sensors.base.InventorySensor`).
 
     Args:
         resource: the list resource (templated): ``packages``, ``stock_locations``...
@@ -28,7 +29,7 @@ class CommerceLayerResourceSensor(InventorySensor):
             datetime or ISO-8601 string, e.g. ``"{{ data_interval_start }}"``).
         min_count: how many records must match.
         commercelayer_conn_id: the Commerce Layer connection id.
-        **kwargs: see :class:`~airflow_provider_inventory.sensors.InventorySensor` and
+        **kwargs: see :class:`~airflow_provider_inventory.sensors.base.InventorySensor` and
             ``BaseSensorOperator`` (``poke_interval``, ``timeout``, ``mode``, ``deferrable``...).
 
     Raises:

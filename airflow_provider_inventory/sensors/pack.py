@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_inventory.hooks.pack import FilterValue, PackHook
-from airflow_provider_inventory.sensors import InventorySensor
-from airflow_provider_inventory.triggers.base import checked_count
+from airflow_provider_inventory.sensors.base import InventorySensor
 from airflow_provider_inventory.triggers.pack import PackSerialNumberTrigger
+from airflow_provider_inventory.triggers.polling import checked_count
 
 
 class PackSerialNumberSensor(InventorySensor):
@@ -20,7 +20,7 @@ class PackSerialNumberSensor(InventorySensor):
 
     Each check lists the matching serial numbers once (one request per page). Works in
     ``mode="poke"``, ``mode="reschedule"`` and with ``deferrable=True`` (see
-    :class:`~airflow_provider_inventory.sensors.InventorySensor`).
+    :class:`~airflow_provider_inventory.sensors.base.InventorySensor`).
 
     Args:
         code: serial number(s) to wait for (templated); one value or a list.
@@ -31,7 +31,7 @@ class PackSerialNumberSensor(InventorySensor):
             set it to the number of codes to wait for all of them).
         shipped: also wait until every match has a ``fulfillment_line_id``.
         pack_conn_id: the Pack connection id.
-        **kwargs: see :class:`~airflow_provider_inventory.sensors.InventorySensor` and
+        **kwargs: see :class:`~airflow_provider_inventory.sensors.base.InventorySensor` and
             ``BaseSensorOperator`` (``poke_interval``, ``timeout``, ``mode``, ``deferrable``...).
 
     Raises:

@@ -15,16 +15,13 @@ from typing import Any
 from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook, check_resource
 from airflow_provider_inventory.jsonapi import encode_filters, split_filter_key
-from airflow_provider_inventory.triggers.base import (
+from airflow_provider_inventory.triggers.changes import ChangesTrigger, Stamp, stamp_of, stamps_of
+from airflow_provider_inventory.triggers.polling import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
-    ChangesTrigger,
     PollingTrigger,
     Readiness,
-    Stamp,
     checked_count,
-    stamp_of,
-    stamps_of,
 )
 from airflow_provider_inventory.window import (
     Instant,
@@ -140,13 +137,13 @@ class CommerceLayerChangesTrigger(ChangesTrigger[CommerceLayerHook]):
     Each poll is one keyset listing of the records with ``updated_at`` at or after the
     watermark (usually one request, with only ``id`` and ``updated_at`` in the fieldset); the
     first poll reads one page sorted by ``-updated_at``. The event payload is a
-    :class:`~airflow_provider_inventory.triggers.base.ChangeBatch`; fetch it with
+    :class:`~airflow_provider_inventory.triggers.changes.ChangeBatch`; fetch it with
     ``CommerceLayerHook.iter_resources(batch.resource, filters=batch.filters,
     updated_since=batch.updated_since, updated_before=batch.updated_before)`` and
-    :func:`~airflow_provider_inventory.triggers.base.select_changed`.
+    :func:`~airflow_provider_inventory.triggers.changes.select_changed`.
 
     Watermark storage, first-poll behaviour and guarantees: see
-    :class:`~airflow_provider_inventory.triggers.base.ChangesTrigger`. In short: the watermark
+    :class:`~airflow_provider_inventory.triggers.changes.ChangesTrigger`. In short: the watermark
     is kept in the asset state store (Airflow 3.3+), so restarts miss nothing; without a store it
     starts from "now" at each start. History before the first poll never fires.
 

@@ -17,15 +17,13 @@ from typing import Any, TypedDict
 
 from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory.hooks.pack import FilterValue, PackHook, filter_values
-from airflow_provider_inventory.triggers.base import (
+from airflow_provider_inventory.triggers.changes import ChangesTrigger, Stamp, stamps_of
+from airflow_provider_inventory.triggers.polling import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
-    ChangesTrigger,
     PollingTrigger,
     Readiness,
-    Stamp,
     checked_count,
-    stamps_of,
 )
 
 FilterKwarg = str | list[str] | None
@@ -160,13 +158,13 @@ class PackSerialNumberChangesTrigger(ChangesTrigger[PackHook]):
 
     Every poll lists the serial numbers matching the filters (Pack filters by date only
     client-side) and fires for those updated after the watermark; the event payload is a
-    :class:`~airflow_provider_inventory.triggers.base.ChangeBatch` with ``resource``
+    :class:`~airflow_provider_inventory.triggers.changes.ChangeBatch` with ``resource``
     ``"serial_numbers"``. Fetch the batch with ``PackHook.iter_serial_numbers(**batch.filters,
     updated_since=batch.updated_since, updated_before=batch.updated_before)`` and
-    :func:`~airflow_provider_inventory.triggers.base.select_changed`.
+    :func:`~airflow_provider_inventory.triggers.changes.select_changed`.
 
     Watermark storage, first-poll behaviour and guarantees: see
-    :class:`~airflow_provider_inventory.triggers.base.ChangesTrigger`. In short: the watermark
+    :class:`~airflow_provider_inventory.triggers.changes.ChangesTrigger`. In short: the watermark
     is kept in the asset state store (Airflow 3.3+), so restarts miss nothing; without a store it
     starts from "now" at each start. History before the first poll never fires.
 

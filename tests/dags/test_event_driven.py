@@ -17,7 +17,7 @@ import pytest
 from airflow.triggers.base import BaseEventTrigger
 
 from airflow_provider_inventory.sandbox import Sandbox
-from airflow_provider_inventory.triggers.base import ChangeBatch
+from airflow_provider_inventory.triggers.changes import ChangeBatch
 from airflow_provider_inventory.triggers.commercelayer import CommerceLayerChangesTrigger
 from example_dags.example_event_driven import PACKAGES, change_batches, event_driven_dag
 from tests.dags.dagruns import run_dag, xcom_value

@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import (
 
 from airflow_provider_inventory.exceptions import AuthenticationError, InventoryConfigError
 from airflow_provider_inventory.sandbox import Sandbox
-from airflow_provider_inventory.sensors import DEFERRAL_GRACE
+from airflow_provider_inventory.sensors.base import DEFERRAL_GRACE
 from airflow_provider_inventory.sensors.pack import PackSerialNumberSensor
 from airflow_provider_inventory.triggers.pack import PackSerialNumberTrigger
 from tests.conftest import set_connections

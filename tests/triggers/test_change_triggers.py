@@ -12,7 +12,7 @@ from airflow.triggers.base import BaseEventTrigger
 from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
 from airflow_provider_inventory.sandbox import Sandbox
-from airflow_provider_inventory.triggers.base import (
+from airflow_provider_inventory.triggers.changes import (
     ChangeBatch,
     Watermark,
     advance,

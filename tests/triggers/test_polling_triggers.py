@@ -14,12 +14,12 @@ import pytest
 
 from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.sandbox import Sandbox
-from airflow_provider_inventory.triggers.base import Readiness
 from airflow_provider_inventory.triggers.commercelayer import CommerceLayerResourceTrigger
 from airflow_provider_inventory.triggers.pack import (
     PackSerialNumberTrigger,
     serial_number_readiness,
 )
+from airflow_provider_inventory.triggers.polling import Readiness
 from tests.conftest import set_connections
 from tests.triggers.drive import GUARD, events_until_done, run_to_end
 
