@@ -110,6 +110,14 @@ class PageGuard:
         return url
 
 
+def close_iterator(iterator: object) -> None:
+    """Close ``iterator`` if it can be closed (a generator stops, and so does its prefetching);
+    a no-op for plain iterators and for generators already exhausted."""
+    close = getattr(iterator, "close", None)
+    if callable(close):
+        close()
+
+
 class _End:
     pass
 
@@ -175,9 +183,8 @@ def _prefetched(pages: Iterator[T], ahead: int) -> Generator[T, None, None]:
     finally:
         stop.set()
         worker.join(timeout=5)
-        close = getattr(pages, "close", None)
-        if close is not None and not worker.is_alive():
-            close()
+        if not worker.is_alive():  # a generator still running in the worker can't be closed
+            close_iterator(pages)
 
 
 def merge_concurrently(iterators: list[Iterator[T]], workers: int) -> Generator[T, None, None]:

@@ -138,6 +138,18 @@ class ExtraReader:
         return RateLimit(limit, self.number(interval_field, default_interval, minimum=0.001))
 
 
+def split_host_url(host: str, port: int | None) -> tuple[str, str, str]:
+    """Split a connection's host field into (scheme, netloc, path) for building the API root.
+
+    ``https://`` is assumed when the host names no scheme; the connection's ``port`` is added
+    when the host names none; the path loses its trailing slash.
+    """
+    text = host.strip()
+    parts = urlsplit(text if "://" in text else f"https://{text}")
+    netloc = parts.netloc if port is None or parts.port is not None else f"{parts.netloc}:{port}"
+    return parts.scheme, netloc, parts.path.rstrip("/")
+
+
 def is_loopback_host(host: str | None) -> bool:
     """Whether ``host`` is ``localhost`` or a loopback IP address (127.0.0.0/8, ::1)."""
     if not host:

@@ -53,13 +53,18 @@ from airflow_provider_inventory._http.errors import (
 from airflow_provider_inventory._http.pacing import RatePacer, shared_pacer
 from airflow_provider_inventory._http.paging import (
     PageGuard,
+    close_iterator,
     merge_concurrently,
     prefetch,
     resolve_link,
     with_query,
 )
 from airflow_provider_inventory._http.redaction import Scrubber
-from airflow_provider_inventory._http.settings import RateLimit, check_transport_security
+from airflow_provider_inventory._http.settings import (
+    RateLimit,
+    check_transport_security,
+    split_host_url,
+)
 from airflow_provider_inventory._http.tokens import TokenCache
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
@@ -198,9 +203,7 @@ class ResourceStream(Iterator[Record]):
                         "%s: %d records in %d pages so far", self._what, self.records, self.pages
                     )
         finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
+            close_iterator(pages)
         after = self._stats()
         log.info(
             "%s: listed %d records in %d pages (%d requests, %d retries, %.1f s paced).",
@@ -846,20 +849,16 @@ def api_base_url(host: str | None, port: int | None, conn_id: str) -> str:
             f"Connection '{conn_id}' has no host: set it to 'https://<your-slug>.{API_DOMAIN}' "
             f"or just the organization slug."
         )
-    if "://" not in text:
-        if "." not in text and ":" not in text and "/" not in text:
-            text = f"{text}.{API_DOMAIN}"
-        text = f"https://{text}"
-    parts = urlsplit(text)
-    if not parts.hostname:
+    if "://" not in text and "." not in text and ":" not in text and "/" not in text:
+        text = f"{text}.{API_DOMAIN}"  # a bare organization slug
+    scheme, netloc, path = split_host_url(text, port)
+    if not urlsplit(f"{scheme}://{netloc}").hostname:
         raise InventoryConfigError(
             f"Connection '{conn_id}': host {host!r} is not a URL or an organization slug."
         )
-    netloc = parts.netloc if port is None or parts.port is not None else f"{parts.netloc}:{port}"
-    path = parts.path.rstrip("/")
     if not path.endswith("/api"):
         path = f"{path}/api"
-    return urlunsplit((parts.scheme, netloc, path, "", ""))
+    return urlunsplit((scheme, netloc, path, "", ""))
 
 
 def flatten_document(document: Mapping[str, Any]) -> Record:

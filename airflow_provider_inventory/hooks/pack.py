@@ -28,7 +28,7 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlunsplit
 
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import (
@@ -40,6 +40,7 @@ from airflow_provider_inventory._http.errors import (
 from airflow_provider_inventory._http.pacing import RatePacer, shared_pacer
 from airflow_provider_inventory._http.paging import PageGuard, prefetch, resolve_link, with_query
 from airflow_provider_inventory._http.redaction import Scrubber, redact_url
+from airflow_provider_inventory._http.settings import split_host_url
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.window import Instant, Window
@@ -487,17 +488,10 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     Returns:
         ``scheme://host[:port][/prefix]`` without a trailing slash.
     """
-    text = (host or "").strip() or DEFAULT_BASE_URL
-    if "://" not in text:
-        text = f"https://{text}"
-    parts = urlsplit(text)
-    netloc = parts.netloc
-    if port and parts.port is None:
-        netloc = f"{netloc}:{port}"
-    path = parts.path.rstrip("/")
+    scheme, netloc, path = split_host_url((host or "").strip() or DEFAULT_BASE_URL, port or None)
     if path.endswith("/v1"):
         path = path[: -len("/v1")]
-    return urlunsplit((parts.scheme, netloc, path, "", ""))
+    return urlunsplit((scheme, netloc, path, "", ""))
 
 
 def filter_values(field: str, value: FilterValue) -> list[str] | None:

@@ -402,7 +402,9 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
                 with progress.reporting():
                     result = self._publish(records, window, watermark, max_records)
             finally:
-                _close(listing.records)
+                from airflow_provider_inventory._http.paging import close_iterator
+
+                close_iterator(listing.records)  # stops a listing abandoned by an error
             self.log.info("Done. %s", progress.describe())
         if isinstance(result, list):
             self._annotate_outlets(context, records=len(result), path=None)
@@ -489,10 +491,3 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
             return
         for asset in assets:
             events[asset].extra.update({"records": records, "path": path})
-
-
-def _close(records: Iterator[Record]) -> None:
-    """Stop a listing early (its background prefetch too); a no-op once it is exhausted."""
-    close = getattr(records, "close", None)
-    if callable(close):
-        close()

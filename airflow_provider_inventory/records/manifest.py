@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
 from airflow_provider_inventory._http.errors import InventoryConfigError
+from airflow_provider_inventory._http.paging import close_iterator
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.records.filtering import check_field_name, field_getter
 from airflow_provider_inventory.window import Window, format_instant, parse_api_timestamp
@@ -191,7 +192,7 @@ def collect_for_xcom(
                 )
             collected.append(record)
     except XComLimitExceededError:
-        _close(iterator)
+        close_iterator(iterator)
         raise
     return collected
 
@@ -207,9 +208,3 @@ def check_max_xcom_records(value: Any) -> int:
             f"max_xcom_records must be a non-negative integer, got {value!r}."
         )
     return value
-
-
-def _close(iterator: Iterator[Any]) -> None:
-    close = getattr(iterator, "close", None)
-    if callable(close):
-        close()

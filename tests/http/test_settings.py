@@ -12,6 +12,7 @@ from airflow_provider_inventory._http.settings import (
     HttpSettings,
     RateLimit,
     is_loopback_host,
+    split_host_url,
 )
 
 
@@ -230,3 +231,19 @@ def test_http_settings_refuse_a_bad_field_by_name(field: str, value: Any) -> Non
 )
 def test_loopback_hosts(host: str | None, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("api.example.com", None, ("https", "api.example.com", "")),
+        ("https://api.example.com/", None, ("https", "api.example.com", "")),
+        ("http://127.0.0.1/v1/", 8765, ("http", "127.0.0.1:8765", "/v1")),
+        ("http://127.0.0.1:9000", 8765, ("http", "127.0.0.1:9000", "")),
+        ("  acme.example.com/api  ", None, ("https", "acme.example.com", "/api")),
+    ],
+)
+def test_split_host_url_assumes_https_adds_the_port_and_drops_the_trailing_slash(
+    host: str, port: int | None, expected: tuple[str, str, str]
+) -> None:
+    assert split_host_url(host, port) == expected
