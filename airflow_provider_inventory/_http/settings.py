@@ -67,10 +67,13 @@ class ExtraReader:
             f"AIRFLOW_CONN_{self.conn_id.upper()} variable)."
         )
 
-    def string(self, field: str, default: str | None = None) -> str | None:
-        """A string field, or ``default`` when absent or empty."""
+    def string(
+        self, field: str, default: str | None = None, *, empty_means_default: bool = True
+    ) -> str | None:
+        """A string field, stripped; ``default`` when absent (or empty, unless
+        ``empty_means_default`` is false: for fields where an empty string is a choice)."""
         value = self.extra.get(field)
-        if value is None or value == "":
+        if value is None or (value == "" and empty_means_default):
             return default
         if not isinstance(value, str):
             raise self.fail(field, f"must be a string, got {type(value).__name__}")

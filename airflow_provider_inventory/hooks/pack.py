@@ -124,13 +124,8 @@ class PackHook(InventoryHook):
     def _auth_headers(self, token: str) -> dict[str, str]:
         """``{auth_header: "<auth_scheme> <token>"}``; an empty ``auth_scheme`` sends the bare token."""
         header = self.extra.string("auth_header", DEFAULT_AUTH_HEADER) or DEFAULT_AUTH_HEADER
-        # Read the raw value: ExtraReader.string treats "" as absent, but here "" means "no scheme".
-        scheme = self.extra.extra.get("auth_scheme", DEFAULT_AUTH_SCHEME)
-        if scheme is None:
-            scheme = DEFAULT_AUTH_SCHEME
-        if not isinstance(scheme, str):
-            raise self.extra.fail("auth_scheme", f"must be a string, got {type(scheme).__name__}")
-        return {header: f"{scheme.strip()} {token}" if scheme.strip() else token}
+        scheme = self.extra.string("auth_scheme", DEFAULT_AUTH_SCHEME, empty_means_default=False)
+        return {header: f"{scheme} {token}" if scheme else token}
 
     def _pacer(self) -> RatePacer | None:
         """The process-wide pacer for this connection, or ``None`` when no limit is set."""

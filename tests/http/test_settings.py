@@ -247,3 +247,11 @@ def test_split_host_url_assumes_https_adds_the_port_and_drops_the_trailing_slash
     host: str, port: int | None, expected: tuple[str, str, str]
 ) -> None:
     assert split_host_url(host, port) == expected
+
+
+def test_an_empty_string_can_be_a_choice_rather_than_absence() -> None:
+    reader = _reader(auth_scheme="", other=None)
+
+    assert reader.string("auth_scheme", "Bearer") == "Bearer"
+    assert reader.string("auth_scheme", "Bearer", empty_means_default=False) == ""
+    assert reader.string("other", "Bearer", empty_means_default=False) == "Bearer"
