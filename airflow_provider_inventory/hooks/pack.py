@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlunsplit
 
+from airflow_provider_inventory._arguments import whole_number
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import (
     AuthenticationError,
@@ -532,12 +533,7 @@ def checked_page_size(per_page: Any) -> int | None:
     """
     if per_page is None:
         return None
-    if isinstance(per_page, bool) or not isinstance(per_page, int) or per_page < 1:
-        raise InventoryConfigError(
-            f"per_page must be a whole number >= 1 (or None for the server default), "
-            f"got {per_page!r}."
-        )
-    return per_page
+    return whole_number("per_page", per_page, hint=" (or None for the server default)")
 
 
 def filter_params(filters: Mapping[str, str | None]) -> dict[str, str]:

@@ -52,7 +52,7 @@ PROGRESS_INTERVAL = 5.0
 
 
 def config_error(message: str) -> Exception:
-    """An ``InventoryConfigError`` (imported on first use: it pulls in the HTTP stack)."""
+    """An ``InventoryConfigError``, imported on first use so a DAG parse loads nothing extra."""
     from airflow_provider_inventory.exceptions import InventoryConfigError
 
     return InventoryConfigError(message)
@@ -150,12 +150,11 @@ def integer_argument(value: Any, name: str, *, minimum: int = 1) -> int | None:
     """
     if value is None:
         return None
-    number = value
+    from airflow_provider_inventory._arguments import whole_number
+
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        number = int(value.strip())
-    if isinstance(number, bool) or not isinstance(number, int) or number < minimum:
-        raise config_error(f"{name} must be a whole number >= {minimum}, got {value!r}.")
-    return number
+        return whole_number(name, int(value.strip()), minimum=minimum)
+    return whole_number(name, value, minimum=minimum)
 
 
 # ---------------------------------------------------------------------- listing and progress

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
+from airflow_provider_inventory._arguments import whole_number
 from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._http.paging import close_iterator
 from airflow_provider_inventory._types import Record
@@ -201,10 +202,6 @@ def check_max_xcom_records(value: Any) -> int:
     """Return ``value`` if it is a valid ``max_xcom_records``.
 
     Raises:
-        InventoryConfigError: it is not a non-negative integer.
+        InventoryConfigError: it is not a whole number >= 0.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InventoryConfigError(
-            f"max_xcom_records must be a non-negative integer, got {value!r}."
-        )
-    return value
+    return whole_number("max_xcom_records", value, minimum=0)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_inventory._arguments import whole_number
 from airflow_provider_inventory._http.errors import (
     InventoryConfigError,
     RateLimitedError,
@@ -92,9 +93,7 @@ def checked_count(name: str, value: Any, minimum: int = 1) -> int:
     Raises:
         InventoryConfigError: naming ``name`` when ``value`` is not one.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InventoryConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
-    return value
+    return whole_number(name, value, minimum=minimum)
 
 
 def checked_end_time(value: Any) -> float | None:

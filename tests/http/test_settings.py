@@ -255,3 +255,14 @@ def test_an_empty_string_can_be_a_choice_rather_than_absence() -> None:
     assert reader.string("auth_scheme", "Bearer") == "Bearer"
     assert reader.string("auth_scheme", "Bearer", empty_means_default=False) == ""
     assert reader.string("other", "Bearer", empty_means_default=False) == "Bearer"
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 1.0, "3", None])
+def test_whole_number_refuses_what_is_not_an_int_at_least_the_minimum(value: Any) -> None:
+    from airflow_provider_inventory._arguments import whole_number
+    from airflow_provider_inventory.exceptions import InventoryConfigError
+
+    with pytest.raises(InventoryConfigError, match=r"^size must be a whole number >= 1, got "):
+        whole_number("size", value)
+    assert whole_number("size", 3) == 3
+    assert whole_number("size", 0, minimum=0) == 0

@@ -167,7 +167,7 @@ def test_collect_for_xcom_with_zero_allows_only_an_empty_result() -> None:
 @pytest.mark.parametrize("value", [-1, 1.5, "10", True, None])
 def test_collect_for_xcom_rejects_a_bad_limit(value: Any) -> None:
     source = CountingSource(3)
-    with pytest.raises(InventoryConfigError, match="max_xcom_records must be a non-negative"):
+    with pytest.raises(InventoryConfigError, match="max_xcom_records must be a whole number >= 0"):
         collect_for_xcom(iter(source), max_xcom_records=value)
     assert source.pulled == 0
 
