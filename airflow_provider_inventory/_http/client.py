@@ -34,7 +34,6 @@ from airflow_provider_inventory._http.errors import (
     BadResponseError,
     InventoryApiError,
     PaginationError,
-    RateLimitedError,
     TransportError,
     error_for_response,
 )
@@ -197,8 +196,8 @@ class ApiClient:
         # rate-limit headers and 429s say nothing about the API's budget.
         pacer = self.pacer if paced else None
         if pacer is not None:
-            pacer.observe(response.headers)
-        return self._decode(method, response, pacer)
+            pacer.observe(response.status_code, response.headers)
+        return self._decode(method, response)
 
     def _send(
         self,
@@ -292,15 +291,10 @@ class ApiClient:
             url=response.url,
         )
 
-    def _decode(
-        self, method: str, response: requests.Response, pacer: RatePacer | None
-    ) -> JsonResponse:
+    def _decode(self, method: str, response: requests.Response) -> JsonResponse:
         url = response.url
         if response.status_code >= 400:
-            error = error_for_response(response, method, url, scrub=self.scrub)
-            if isinstance(error, RateLimitedError) and pacer is not None:
-                pacer.penalize(_seconds(response.headers.get("X-Ratelimit-Interval")) or 1.0)
-            raise error
+            raise error_for_response(response, method, url, scrub=self.scrub)
         if 300 <= response.status_code < 400:
             raise BadResponseError(
                 f"Unexpected redirect (HTTP {response.status_code}) to "
@@ -376,12 +370,6 @@ def _describe(error: requests.RequestException) -> str:
     inner = getattr(reason, "reason", None)
     return type(inner).__name__ if isinstance(inner, Exception) else type(error).__name__
 
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
 
 
 __all__ = ["ApiClient", "ClientStats", "InventoryApiError", "JsonResponse"]

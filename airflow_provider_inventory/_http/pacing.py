@@ -85,8 +85,11 @@ class RatePacer:
                 wait = max(wait, boundary - now)
         return wait
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Adopt the server's advertised limit and pause when it says nothing is left."""
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """See every response (any status): adopt the server's advertised limit, pause when it
+        says nothing is left, and hold every sender after a 429."""
+        if status == 429:
+            self.penalize(_positive(headers.get("X-Ratelimit-Interval")) or 1.0)
         limit = _positive(headers.get("X-Ratelimit-Limit"))
         interval = _positive(headers.get("X-Ratelimit-Interval"))
         remaining = headers.get("X-Ratelimit-Remaining")
@@ -135,6 +138,24 @@ def shared_pacer(key: tuple[str, ...], factory: Callable[[], RatePacer]) -> Rate
         if pacer is None:
             pacer = _registry[key] = factory()
         return pacer
+
+
+def pacer_for(
+    host: str,
+    rate_class: str,
+    windows: Sequence[RateLimit],
+    *,
+    pinned: bool,
+    max_wait: float,
+) -> RatePacer:
+    """The pacer shared by every sender to ``host`` in ``rate_class`` with these limits.
+
+    This is the one entry point hooks use: the contract the request loop relies on is
+    ``acquire() -> seconds waited`` before every attempt and ``observe(status, headers)`` after
+    every response. ``max_wait`` caps any single wait the pacer imposes.
+    """
+    key = (host, rate_class, *(f"{w.limit}/{w.interval}" for w in windows), str(pinned))
+    return shared_pacer(key, lambda: RatePacer(*windows, pinned=pinned))
 
 
 def reset_shared_pacers() -> None:

@@ -84,4 +84,12 @@ class TokenCache:
             return self._fetch_locks.setdefault(key, threading.Lock())
 
 
-__all__ = ["TokenCache", "refresh_margin"]
+_SHARED = TokenCache()
+
+
+def shared_token_cache() -> TokenCache:
+    """The token cache every hook of this process uses (one entry point, so it can be replaced)."""
+    return _SHARED
+
+
+__all__ = ["TokenCache", "refresh_margin", "shared_token_cache"]

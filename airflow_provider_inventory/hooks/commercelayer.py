@@ -50,7 +50,7 @@ from airflow_provider_inventory._http.errors import (
     RequestRejectedError,
     TokenExpiredError,
 )
-from airflow_provider_inventory._http.pacing import RatePacer, shared_pacer
+from airflow_provider_inventory._http.pacing import RatePacer, pacer_for
 from airflow_provider_inventory._http.paging import (
     PageGuard,
     close_iterator,
@@ -65,7 +65,7 @@ from airflow_provider_inventory._http.settings import (
     check_transport_security,
     split_host_url,
 )
-from airflow_provider_inventory._http.tokens import TokenCache
+from airflow_provider_inventory._http.tokens import shared_token_cache
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.jsonapi import (
@@ -125,13 +125,10 @@ def rate_class(resource: str) -> str:
 
 # ---------------------------------------------------------------------- access tokens
 
-#: Every Commerce Layer hook in the process shares this cache (keyed in ``_token_key``).
-_TOKENS = TokenCache()
-
 
 def reset_token_cache() -> None:
     """Forget every cached access token (tests, or after rotating a secret)."""
-    _TOKENS.clear()
+    shared_token_cache().clear()
 
 
 # ---------------------------------------------------------------------- listings
@@ -302,7 +299,7 @@ class CommerceLayerHook(InventoryHook):
             AuthenticationError: the token endpoint refused the client id, secret or scope.
             InventoryApiError: the token endpoint could not be reached or answered nonsense.
         """
-        return _TOKENS.get(self._token_key, self._fetch_token)
+        return shared_token_cache().get(self._token_key, self._fetch_token)
 
     def _fetch_token(self) -> tuple[str, float]:
         client_id, secret = self._credentials
@@ -410,11 +407,15 @@ class CommerceLayerHook(InventoryHook):
         if burst is None:
             scaled = average.limit * default_burst.limit // default_average.limit
             burst = RateLimit(max(1, scaled), default_burst.interval)
-        windows = (average, burst)
         # Keyed by host, not connection id: the API limits per client IP and organization, so
         # two connections to one organization share one budget.
-        key = ("commercelayer", self.api_url, kind)
-        return shared_pacer(key, lambda: RatePacer(*windows, pinned=pinned))
+        return pacer_for(
+            self.api_url,
+            kind,
+            (average, burst),
+            pinned=pinned,
+            max_wait=self.http_settings.max_retry_wait,
+        )
 
     @property
     def stats(self) -> ClientStats:
@@ -788,7 +789,9 @@ class CommerceLayerHook(InventoryHook):
         try:
             return client.get_json(url)
         except TokenExpiredError:
-            _TOKENS.invalidate(self._token_key, getattr(self._last_token, "value", None))
+            shared_token_cache().invalidate(
+                self._token_key, getattr(self._last_token, "value", None)
+            )
             log.info("The access token expired; fetching a new one and retrying the request.")
         except InventoryApiError as error:
             raise self._explained(error, resource) from None

@@ -38,7 +38,7 @@ from airflow_provider_inventory._http.errors import (
     InventoryConfigError,
     NotFoundError,
 )
-from airflow_provider_inventory._http.pacing import RatePacer, shared_pacer
+from airflow_provider_inventory._http.pacing import RatePacer, pacer_for
 from airflow_provider_inventory._http.paging import PageGuard, prefetch, resolve_link, with_query
 from airflow_provider_inventory._http.redaction import Scrubber, redact_url
 from airflow_provider_inventory._http.settings import split_host_url
@@ -135,8 +135,9 @@ class PackHook(InventoryHook):
         windows = [window for window in (average, burst) if window is not None]
         if not windows:
             return None
-        key = ("pack", self.conn_id, self.base_url)
-        return shared_pacer(key, lambda: RatePacer(*windows, pinned=True))
+        return pacer_for(
+            self.base_url, "pack", windows, pinned=True, max_wait=self.http_settings.max_retry_wait
+        )
 
     @property
     def page_size_param(self) -> str:

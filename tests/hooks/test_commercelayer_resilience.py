@@ -225,7 +225,7 @@ def test_connection_extras_pin_the_limits(
     )
     pacer = CommerceLayerHook().pacer("uncacheable")
     assert list(pacer.windows) == [RateLimit(100, 60), RateLimit(25, 10)]
-    pacer.observe({"X-Ratelimit-Limit": "500", "X-Ratelimit-Interval": "60"})
+    pacer.observe(200, {"X-Ratelimit-Limit": "500", "X-Ratelimit-Interval": "60"})
     assert list(pacer.windows) == [RateLimit(100, 60), RateLimit(25, 10)]
 
 

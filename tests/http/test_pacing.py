@@ -103,7 +103,7 @@ def test_the_advertised_server_limit_replaces_the_default_and_scales_the_burst(
     caplog.set_level(logging.INFO, logger="airflow_provider_inventory")
     pacer = _pacer(clock, RateLimit(200, 60), RateLimit(50, 10))
 
-    pacer.observe({"X-Ratelimit-Limit": "100", "X-Ratelimit-Interval": "60"})
+    pacer.observe(200, {"X-Ratelimit-Limit": "100", "X-Ratelimit-Interval": "60"})
 
     assert pacer.windows == [RateLimit(100, 60), RateLimit(25, 10)]
     assert "Server advertises 100 requests per 60 s" in caplog.text
@@ -112,7 +112,7 @@ def test_the_advertised_server_limit_replaces_the_default_and_scales_the_burst(
 def test_a_pinned_limit_ignores_the_server(clock: FakeClock) -> None:
     pacer = _pacer(clock, RateLimit(200, 60), RateLimit(50, 10), pinned=True)
 
-    pacer.observe({"X-Ratelimit-Limit": "5", "X-Ratelimit-Interval": "60"})
+    pacer.observe(200, {"X-Ratelimit-Limit": "5", "X-Ratelimit-Interval": "60"})
 
     assert pacer.windows == [RateLimit(200, 60), RateLimit(50, 10)]
 
@@ -131,7 +131,7 @@ def test_missing_or_nonsense_rate_limit_headers_change_nothing(
 ) -> None:
     pacer = _pacer(clock, RateLimit(200, 60))
 
-    pacer.observe(headers)
+    pacer.observe(200, headers)
 
     assert pacer.windows == [RateLimit(200, 60)]
     assert pacer.acquire() == 0.0
@@ -140,7 +140,7 @@ def test_missing_or_nonsense_rate_limit_headers_change_nothing(
 def test_nothing_remaining_holds_the_next_request_for_one_slot(clock: FakeClock) -> None:
     pacer = _pacer(clock, RateLimit(60, 30))
 
-    pacer.observe({"X-Ratelimit-Remaining": "0"})
+    pacer.observe(200, {"X-Ratelimit-Remaining": "0"})
 
     assert pacer.acquire() == pytest.approx(0.5)
 
