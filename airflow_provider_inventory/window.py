@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -42,25 +43,39 @@ def parse_instant(value: Instant | None, field: str) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
-def parse_api_timestamp(value: Any, field: str) -> datetime:
+def parse_api_timestamp(value: Any, field: str, record_id: Any = None) -> datetime:
     """A timestamp read from an API record (ISO-8601 text or a datetime), as aware UTC.
 
     Unlike :func:`parse_instant`, which checks what a user passed, a bad value here is the
     server's fault, so it raises :class:`BadResponseError`.
 
+    Args:
+        value: the timestamp as the server sent it.
+        field: the record's field it came from, for the message.
+        record_id: the record's ``id``, for the message (when known).
+
     Raises:
-        BadResponseError: ``value`` is missing or not an ISO-8601 date/time.
+        BadResponseError: ``value`` is missing or not an ISO-8601 date/time, naming the field
+            and the record.
     """
     try:
         moment = parse_instant(value, field) if isinstance(value, str | datetime) else None
     except InventoryConfigError:
         moment = None
     if moment is None:
+        record = "A record's" if record_id is None else f"Record {str(record_id)[:100]!r}:"
         raise BadResponseError(
-            f"A record's {field} is {value!r}, not an ISO-8601 timestamp; records cannot be "
-            f"placed in time without it."
+            f"{record} {field} is {_shown(value)}, not an ISO-8601 timestamp, as the server "
+            f"sent it; records cannot be placed in time without it. Nothing in the DAG can fix "
+            f"this: report the record to the API's provider."
         )
     return moment
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of a server value, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 100 else f"{text[:100]}..."
 
 
 def _parse_iso(text: str) -> datetime:
@@ -126,8 +141,13 @@ class Window:
         """True when neither bound is set."""
         return self.since is None and self.before is None
 
-    def contains(self, timestamp: Any) -> bool:
-        """Whether an API timestamp (ISO string) lies in the window; a missing one does not."""
+    def contains(self, timestamp: Any, record_id: Any = None) -> bool:
+        """Whether an API timestamp (ISO string) lies in the window; a missing one does not.
+
+        Raises:
+            BadResponseError: ``timestamp`` is not a date/time (the server's fault), naming
+                ``record_id`` when given.
+        """
         if self.is_open:
             return True
         if not timestamp:
@@ -136,11 +156,18 @@ class Window:
             if self._since_text is not None and timestamp < self._since_text:
                 return False
             return not (self._before_text is not None and timestamp >= self._before_text)
-        moment = parse_instant(timestamp, "updated_at")
-        assert moment is not None
+        moment = parse_api_timestamp(timestamp, "updated_at", record_id)
         if self.since is not None and moment < self.since:
             return False
         return not (self.before is not None and moment >= self.before)
+
+    def admits(self, record: Mapping[str, Any]) -> bool:
+        """Whether ``record``'s ``updated_at`` lies in the window (see :meth:`contains`).
+
+        Raises:
+            BadResponseError: the record's ``updated_at`` is not a date/time, naming its ``id``.
+        """
+        return self.contains(record.get("updated_at"), record.get("id"))
 
     def as_strings(self) -> list[str | None]:
         """``[since, before]`` as ISO strings (``None`` for an open end), for manifests/XCom."""

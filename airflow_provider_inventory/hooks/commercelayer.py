@@ -31,19 +31,17 @@ that happens anyway waits ``Retry-After`` or ``X-Ratelimit-Interval`` (see ``_ht
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from airflow_provider_inventory._arguments import resource_name
 from airflow_provider_inventory._http.client import ApiClient, ClientStats, JsonResponse
 from airflow_provider_inventory._http.errors import (
     AuthenticationError,
-    BadResponseError,
     InventoryApiError,
     InventoryConfigError,
     NotFoundError,
@@ -51,44 +49,60 @@ from airflow_provider_inventory._http.errors import (
     TokenExpiredError,
 )
 from airflow_provider_inventory._http.pacing import RatePacer, pacer_for
-from airflow_provider_inventory._http.paging import (
+from airflow_provider_inventory._http.paginators import (
+    EndOfListing,
+    KeysetPaginator,
+    NextLinkPaginator,
+    Page,
     PageGuard,
-    close_iterator,
-    merge_concurrently,
-    prefetch,
-    resolve_link,
-    with_query,
+    Paginator,
+    drop_repeats,
+    paginate,
+    paginate_concurrently,
+    record_id,
 )
+from airflow_provider_inventory._http.paging import with_query
 from airflow_provider_inventory._http.redaction import Scrubber
 from airflow_provider_inventory._http.settings import (
     RateLimit,
     check_transport_security,
     split_host_url,
 )
+from airflow_provider_inventory._http.stream import RecordStream, ResourceStream
 from airflow_provider_inventory._http.tokens import shared_token_cache
 from airflow_provider_inventory._types import Record
-from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
-from airflow_provider_inventory.jsonapi import (
-    PARTITION_KEYS,
-    Identity,
-    encode_filters,
-    encode_include,
-    encode_sort,
-    index_included,
-    partition_filters,
-    sparse_fieldset,
+from airflow_provider_inventory.hooks._commercelayer_query import (
+    KEYSET_CURSOR,
+    MAX_PAGE_SIZE,
+    MAX_PARTITIONS,
+    MAX_WORKERS,
+    PartitionSpec,
+    Query,
+    ResourceRecords,
+    bad_body,
+    build_query,
+    check_parallel,
+    checked_partitions,
+    checked_workers,
+    count_params,
+    flatten_document,
+    page_records,
+    parse_page,
+    plan_ranges,
+    probe_params,
+    record_count,
+    refuse_id_bounds,
+    window_filters,
 )
-from airflow_provider_inventory.jsonapi import flatten as flatten_resource
-from airflow_provider_inventory.window import Instant, Window, format_instant
+from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
+from airflow_provider_inventory.jsonapi import encode_include, sparse_fieldset
+from airflow_provider_inventory.window import Instant
 
 log = logging.getLogger(__name__)
 
 DEFAULT_AUTH_URL = "https://auth.commercelayer.io/oauth/token"
 API_DOMAIN = "commercelayer.io"
 JSONAPI_MEDIA_TYPE = "application/vnd.api+json"
-MAX_PAGE_SIZE = 25
-MAX_WORKERS = 16
-MAX_PARTITIONS = 1000
 DEFAULT_TOKEN_LIFETIME = 7200.0
 
 #: Resources Commerce Layer documents as cacheable reads (higher rate limits).
@@ -114,7 +128,6 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[RateLimit, RateLimit]] = {
     UNCACHEABLE: (RateLimit(200, 60.0), RateLimit(50, 10.0)),
     CACHEABLE: (RateLimit(1000, 60.0), RateLimit(250, 10.0)),
 }
-_PROGRESS_EVERY_PAGES = 100
 
 
 def rate_class(resource: str) -> str:
@@ -129,98 +142,6 @@ def rate_class(resource: str) -> str:
 def reset_token_cache() -> None:
     """Forget every cached access token (tests, or after rotating a secret)."""
     shared_token_cache().clear()
-
-
-# ---------------------------------------------------------------------- listings
-
-
-@dataclass
-class _Page:
-    records: list[Record]
-    included: list[Record] = field(default_factory=list)
-
-
-class ResourceStream(Iterator[Record]):
-    """The records of one listing, fetched page by page while they are consumed.
-
-    Attributes:
-        included: with ``flatten=False``, every included resource seen so far by ``(type, id)``;
-            resolve a relationship with :func:`airflow_provider_inventory.jsonapi.related`.
-        records: records yielded so far.
-        pages: pages received so far.
-
-    ``close()`` (or leaving a ``with`` block) stops the listing and its background fetching.
-    """
-
-    def __init__(
-        self,
-        pages: Iterator[_Page],
-        *,
-        flat: bool,
-        what: str,
-        stats: Callable[[], ClientStats] = ClientStats,
-    ) -> None:
-        self.included: dict[Identity, Record] = {}
-        self.records = 0
-        self.pages = 0
-        self._flat = flat
-        self._what = what
-        self._stats = stats
-        self._iterator = self._records(pages)
-
-    def __iter__(self) -> ResourceStream:
-        return self
-
-    def __next__(self) -> Record:
-        return next(self._iterator)
-
-    def close(self) -> None:
-        """Stop the listing; pending background requests are abandoned."""
-        self._iterator.close()
-
-    def __enter__(self) -> ResourceStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _records(self, pages: Iterator[_Page]) -> Generator[Record, None, None]:
-        before = self._stats()
-        try:
-            for page in pages:
-                self.pages += 1
-                included = index_included(page.included)
-                if not self._flat:
-                    self.included.update(included)
-                for resource in page.records:
-                    self.records += 1
-                    yield flatten_resource(resource, included) if self._flat else resource
-                if self.pages % _PROGRESS_EVERY_PAGES == 0:
-                    log.info(
-                        "%s: %d records in %d pages so far", self._what, self.records, self.pages
-                    )
-        finally:
-            close_iterator(pages)
-        after = self._stats()
-        log.info(
-            "%s: listed %d records in %d pages (%d requests, %d retries, %.1f s paced).",
-            self._what,
-            self.records,
-            self.pages,
-            after.requests - before.requests,
-            after.retries - before.retries,
-            after.paced_seconds - before.paced_seconds,
-        )
-
-
-@dataclass(frozen=True)
-class _Query:
-    """A validated listing: the resource, its query parameters and how to page it."""
-
-    resource: str
-    params: dict[str, str]
-    page_size: int
-    keyset: bool
 
 
 class CommerceLayerHook(InventoryHook):
@@ -454,7 +375,7 @@ class CommerceLayerHook(InventoryHook):
         flatten: bool = True,
         max_workers: int = 1,
         partition: Mapping[str, Any] | None = None,
-    ) -> ResourceStream:
+    ) -> RecordStream:
         """Stream every record of a list resource, one page in memory at a time.
 
         Arguments are checked when this is called; no request is sent until the first record
@@ -466,7 +387,7 @@ class CommerceLayerHook(InventoryHook):
                 :func:`airflow_provider_inventory.jsonapi.encode_filters` for accepted values.
             sort: ``"-created_at,code"`` or ``["-created_at", "code"]``. ``None`` or ``"id"``
                 lists by id with keyset paging (consistent under concurrent changes); any other
-                order pages by number and drops repeated ids.
+                order follows ``links.next`` and drops repeated ids.
             fields: sparse fieldset of ``resource``; included relationships are added to it.
             include: relationships to include (dot paths for nested ones).
             page_size: records per request, 1 to 25.
@@ -483,14 +404,16 @@ class CommerceLayerHook(InventoryHook):
             partition: one spec from :meth:`plan_partitions`: list only that id range.
 
         Returns:
-            A :class:`ResourceStream` (an iterator of records).
+            A :class:`~airflow_provider_inventory._http.stream.RecordStream`: an iterator of
+            records with ``close()`` (or a ``with`` block), ``counters()`` and ``included``.
 
         Raises:
             InventoryConfigError: an argument or a connection field is invalid (raised here).
-            InventoryApiError: a request failed after its retries, or a page is malformed
-                (raised while iterating; the records already yielded are not a complete result).
+            InventoryApiError: a request failed after its retries, a page is malformed, or the
+                paging is inconsistent (raised while iterating; the records already yielded are
+                not a complete result).
         """
-        query = self._query(
+        query = build_query(
             resource,
             filters=filters,
             sort=sort,
@@ -501,31 +424,25 @@ class CommerceLayerHook(InventoryHook):
             updated_before=updated_before,
             partition=partition,
         )
-        workers = _checked_workers(max_workers)
-        what = f"Commerce Layer {resource}"
+        workers = checked_workers(max_workers)
         if workers > 1:
-            if not query.keyset:
-                raise InventoryConfigError(
-                    f"max_workers={workers} needs the default order (sort=None or 'id'): "
-                    f"parallel ranges are split by id. Drop sort, or use max_workers=1."
-                )
-            if partition is not None:
-                raise InventoryConfigError(
-                    "Pass either partition (one range, e.g. in a mapped task) or max_workers > 1 "
-                    "(ranges planned here), not both."
-                )
-            _refuse_id_bounds(query, "max_workers > 1 plans")
-            pages: Iterator[_Page] = self._parallel_pages(query, workers)
-        else:
-            pages = prefetch(self._pages(query))
-        return ResourceStream(pages, flat=flatten, what=what, stats=lambda: self.stats)
+            check_parallel(query, workers, partition)
+        records = ResourceRecords(flat=flatten)
+        return RecordStream(
+            self._parallel_pages(query, workers) if workers > 1 else self._pages(query),
+            what=f"Commerce Layer {resource}",
+            stats=lambda: self.stats,
+            records_of=records,
+            included=records.included,
+            ahead=0 if workers > 1 else 1,  # parallel ranges are fetched on threads already
+        )
 
     def list_resources(self, resource: str, **kwargs: Any) -> list[Record]:
         """All records of :meth:`iter_resources` as a list; for small sets."""
         with self.iter_resources(resource, **kwargs) as stream:
             return list(stream)
 
-    def iter_packages(self, **kwargs: Any) -> ResourceStream:
+    def iter_packages(self, **kwargs: Any) -> RecordStream:
         """``iter_resources("packages", **kwargs)``."""
         return self.iter_resources("packages", **kwargs)
 
@@ -548,7 +465,7 @@ class CommerceLayerHook(InventoryHook):
             InventoryConfigError: an argument is invalid.
             InventoryApiError: the request failed or the answer has no record count.
         """
-        query = self._query(
+        query = build_query(
             resource,
             filters=filters,
             updated_since=updated_since,
@@ -565,7 +482,7 @@ class CommerceLayerHook(InventoryHook):
         filters: Mapping[str, Any] | None = None,
         updated_since: Instant | None = None,
         updated_before: Instant | None = None,
-    ) -> list[dict[str, str | None]]:
+    ) -> list[PartitionSpec]:
         """Split a listing into at most ``n`` disjoint id ranges of about equal size.
 
         The ranges cover the whole id space (the first starts open, the last ends open), so the
@@ -583,14 +500,11 @@ class CommerceLayerHook(InventoryHook):
         Returns:
             JSON-able specs ``{"id_gteq": id | None, "id_lt": id | None}`` in id order.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_PARTITIONS:
-            raise InventoryConfigError(
-                f"n must be a whole number from 1 to {MAX_PARTITIONS}, got {n!r}."
-            )
-        query = self._query(
+        checked_partitions(n)
+        query = build_query(
             resource, filters=filters, updated_since=updated_since, updated_before=updated_before
         )
-        _refuse_id_bounds(query, "plan_partitions plans")
+        refuse_id_bounds(query, "plan_partitions plans")
         return self._plan(query, n)
 
     def get_resource(
@@ -613,7 +527,7 @@ class CommerceLayerHook(InventoryHook):
             NotFoundError: there is no such record.
             InventoryApiError: the request failed.
         """
-        check_resource(resource)
+        resource_name(resource)
         if not isinstance(resource_id, str) or not resource_id.strip():
             raise InventoryConfigError(
                 f"resource_id must be a non-empty string, got {resource_id!r}."
@@ -626,7 +540,7 @@ class CommerceLayerHook(InventoryHook):
         url = with_query(client.url_for(f"{resource}/{quote(resource_id, safe='')}"), params)
         body = self._get(client, url, resource).body
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            raise _bad_body(url, "expected a JSON object with a 'data' object", body)
+            raise bad_body(url, "expected a JSON object with a 'data' object", body)
         if not flatten:
             return body
         return flatten_document(body)
@@ -650,139 +564,49 @@ class CommerceLayerHook(InventoryHook):
 
     # ------------------------------------------------------------------ listing internals
 
-    def _query(
-        self,
-        resource: str,
-        *,
-        filters: Mapping[str, Any] | None = None,
-        sort: str | Sequence[str] | None = None,
-        fields: str | Sequence[str] | None = None,
-        include: str | Sequence[str] | None = None,
-        page_size: int = MAX_PAGE_SIZE,
-        updated_since: Instant | None = None,
-        updated_before: Instant | None = None,
-        partition: Mapping[str, Any] | None = None,
-    ) -> _Query:
-        """Validate a listing's arguments and build its query parameters (no request)."""
-        check_resource(resource)
-        size = _checked_page_size(page_size)
-        order = encode_sort(sort)
-        keyset = order in (None, "id")
-        params = {"sort": "id"} if keyset else {"sort": str(order)}
-        params["page[size]"] = str(size)
-        params.update(sparse_fieldset(resource, fields, include))
-        included = encode_include(include)
-        if included:
-            params["include"] = included
-        params.update(encode_filters(filters))
-        params = _merged(params, window_filters(updated_since, updated_before), "the window")
-        params = _merged(params, partition_filters(partition), "partition")
-        if keyset and "filter[q][id_gt]" in params:
-            raise InventoryConfigError(
-                "filters: 'id_gt' is used by keyset paging (the default order). Use 'id_gteq' "
-                "(or a partition) for a lower id bound, or pass an explicit sort."
-            )
-        return _Query(resource, params, size, keyset)
-
-    def _pages(self, query: _Query) -> Iterator[_Page]:
-        return self._keyset_pages(query) if query.keyset else self._numbered_pages(query)
-
-    def _keyset_pages(self, query: _Query) -> Iterator[_Page]:
-        """``sort=id`` pages, each after the last id of the one before (``filter[q][id_gt]``)."""
+    def _pages(self, query: Query) -> Iterator[Page]:
+        """The pages of one listing: keyset by id, or ``links.next`` without repeated ids."""
         client = self._client_for(query.resource)
-        guard = self._guard(client, query.resource)
-        cursor: dict[str, str] = {}
-        while True:
-            url = guard.admit(
-                with_query(client.url_for(query.resource), {**query.params, **cursor})
+        what = f"Commerce Layer {query.resource}"
+        end = EndOfListing(what)
+        url = client.url_for(query.resource)
+        paginator: Paginator
+        if query.keyset:
+            paginator = KeysetPaginator(url, query.params, KEYSET_CURSOR, end)
+        else:
+            paginator = NextLinkPaginator(
+                with_query(url, {**query.params, "page[number]": "1"}), end
             )
-            body = self._get(client, url, query.resource).body
-            records = _page_records(body, url)
-            yield _Page(records, _included(body, url))
-            if len(records) < query.page_size or _is_last_page(body):
-                return
-            cursor = {"filter[q][id_gt]": str(records[-1]["id"])}
-
-    def _numbered_pages(self, query: _Query) -> Iterator[_Page]:
-        """Pages following ``links.next``; ids already yielded are dropped."""
-        client = self._client_for(query.resource)
-        guard = self._guard(client, query.resource)
-        seen: set[str] = set()
-        url: str | None = with_query(
-            client.url_for(query.resource), {**query.params, "page[number]": "1"}
+        pages = paginate(
+            lambda page_url: self._get(client, page_url, query.resource),
+            paginator,
+            parse_page,
+            guard=PageGuard(client.base_url, what, self.http_settings.max_pages),
+            end=end,
         )
-        while url is not None:
-            response = self._get(client, guard.admit(url), query.resource)
-            records = _page_records(response.body, response.url)
-            fresh = [r for r in records if str(r["id"]) not in seen]
-            if len(fresh) < len(records):
-                log.info(
-                    "Dropped %d record(s) repeated by page-number paging of %s.",
-                    len(records) - len(fresh),
-                    query.resource,
-                )
-            seen.update(str(r["id"]) for r in fresh)
-            yield _Page(fresh, _included(response.body, response.url))
-            link = _next_link(response.body)
-            url = resolve_link(response.url, link) if link else None
+        yield from pages if query.keyset else drop_repeats(pages, what, record_id)
 
-    def _parallel_pages(self, query: _Query, workers: int) -> Generator[_Page, None, None]:
+    def _parallel_pages(self, query: Query, workers: int) -> Iterator[Page]:
         """Keyset pages of ``workers`` disjoint id ranges, fetched concurrently, as they arrive."""
-        ranges = [
-            _Query(
-                query.resource,
-                _merged(query.params, partition_filters(spec), "partition"),
-                query.page_size,
-                keyset=True,
-            )
-            for spec in self._plan(query, workers)
-        ]
+        ranges = [query.within(spec) for spec in self._plan(query, workers)]
         log.info("Listing %s in %d id ranges on %d threads.", query.resource, len(ranges), workers)
-        yield from merge_concurrently([self._keyset_pages(r) for r in ranges], workers)
+        yield from paginate_concurrently([self._pages(r) for r in ranges], workers)
 
-    def _count(self, query: _Query) -> int:
+    def _count(self, query: Query) -> int:
         """``meta.record_count`` of the query's filters, from a one-record page."""
-        filters = {k: v for k, v in query.params.items() if k.startswith("filter[q][")}
         client = self._client_for(query.resource)
-        url = with_query(client.url_for(query.resource), {"page[size]": "1", **filters})
-        return _record_count(self._get(client, url, query.resource).body, query.resource)
+        url = with_query(client.url_for(query.resource), count_params(query))
+        return record_count(self._get(client, url, query.resource).body, query.resource)
 
-    def _plan(self, query: _Query, n: int) -> list[dict[str, str | None]]:
-        """See :meth:`plan_partitions`; ``query`` gives the resource and the filters.
-
-        Each split point is found ``step`` records after the previous one (``id_gteq`` it),
-        so split points strictly increase in the server's id order even if records are
-        deleted between probes, and the ranges can never overlap.
-        """
-        total = self._count(query)
-        parts = min(n, total)
-        step = total // parts if parts else 0
-        bounds: list[str] = []
-        for _ in range(1, parts):
-            after = {"id_gteq": bounds[-1]} if bounds else {}
-            records = self._probe(query, step + 1, after)
-            if not records:
-                break  # records were deleted since the count: fewer, larger ranges
-            bounds.append(str(records[0]["id"]))
-        edges: list[str | None] = [None, *bounds, None]
-        return [{"id_gteq": lo, "id_lt": hi} for lo, hi in itertools.pairwise(edges)]
-
-    def _probe(self, query: _Query, position: int, after: Mapping[str, str]) -> list[Record]:
-        """The ``position``-th record (from 1) of the query's filters plus ``after``, by id."""
-        filters = {k: v for k, v in query.params.items() if k.startswith("filter[q][")}
-        params = _merged(
-            {"sort": "id", "page[size]": "1", "page[number]": str(position), **filters},
-            after,
-            "partition planning",
-        )
+    def _plan(self, query: Query, n: int) -> list[PartitionSpec]:
+        """See :meth:`plan_partitions`; ``query`` gives the resource and the filters."""
         client = self._client_for(query.resource)
-        url = with_query(client.url_for(query.resource), params)
-        return _page_records(self._get(client, url, query.resource).body, url)
 
-    def _guard(self, client: ApiClient, resource: str) -> PageGuard:
-        return PageGuard(
-            client.base_url, f"Commerce Layer {resource}", self.http_settings.max_pages
-        )
+        def probe(position: int, after: Mapping[str, str]) -> list[Record]:
+            url = with_query(client.url_for(query.resource), probe_params(query, position, after))
+            return page_records(self._get(client, url, query.resource).body, url)
+
+        return plan_ranges(self._count(query), n, probe)
 
     def _get(self, client: ApiClient, url: str, resource: str) -> JsonResponse:
         """GET ``url``, replacing an expired token once; auth and 404 errors name the fix."""
@@ -864,145 +688,24 @@ def api_base_url(host: str | None, port: int | None, conn_id: str) -> str:
     return urlunsplit((scheme, netloc, path, "", ""))
 
 
-def flatten_document(document: Mapping[str, Any]) -> Record:
-    """The flat record of a single-resource document (``data`` object plus ``included``)."""
-    return flatten_resource(document["data"], index_included(document.get("included")))
-
-
 def check_resource(resource: str) -> None:
     """Check that ``resource`` looks like a Commerce Layer resource name, before any request.
 
     Raises:
         InventoryConfigError: it is empty, not a string, or not lower-case snake case.
     """
-    if (
-        not isinstance(resource, str)
-        or not resource
-        or not all(c.islower() or c.isdigit() or c == "_" for c in resource)
-    ):
-        raise InventoryConfigError(
-            f"resource must be a Commerce Layer resource name such as 'packages' or "
-            f"'stock_locations' (lower case, underscores), got {resource!r}."
-        )
-
-
-def _checked_page_size(page_size: int) -> int:
-    if isinstance(page_size, bool) or not isinstance(page_size, int):
-        raise InventoryConfigError(f"page_size must be a whole number, got {page_size!r}.")
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise InventoryConfigError(
-            f"page_size={page_size} is out of range: Commerce Layer returns at most "
-            f"{MAX_PAGE_SIZE} records per page. Use 1 to {MAX_PAGE_SIZE}."
-        )
-    return page_size
-
-
-def _checked_workers(max_workers: int) -> int:
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
-        raise InventoryConfigError(f"max_workers must be a whole number, got {max_workers!r}.")
-    if not 1 <= max_workers <= MAX_WORKERS:
-        raise InventoryConfigError(
-            f"max_workers={max_workers} is out of range: use 1 to {MAX_WORKERS} (requests are "
-            f"paced to the API's rate limit either way)."
-        )
-    return max_workers
-
-
-def _refuse_id_bounds(query: _Query, planner: str) -> None:
-    bounded = [key for key in PARTITION_KEYS if f"filter[q][{key}]" in query.params]
-    if bounded:
-        raise InventoryConfigError(
-            f"filters: {bounded} would clash with the id ranges {planner}; drop them, or list "
-            f"without partitions (max_workers=1)."
-        )
-
-
-def window_filters(since: Instant | None, before: Instant | None) -> dict[str, str]:
-    """``updated_at_gteq`` / ``updated_at_lt`` filters for the half-open window ``[since, before)``.
-
-    Raises:
-        InventoryConfigError: a bound is not a date/time, or ``since`` is not before ``before``.
-    """
-    window = Window.of(since, before)
-    filters = {}
-    if window.since is not None:
-        filters["updated_at_gteq"] = format_instant(window.since)
-    if window.before is not None:
-        filters["updated_at_lt"] = format_instant(window.before)
-    return filters
-
-
-def _merged(params: Mapping[str, str], filters: Mapping[str, str], source: str) -> dict[str, str]:
-    """``params`` plus ``filters`` as ``filter[q][...]``; a key set twice is an error."""
-    merged = dict(params)
-    for key, value in filters.items():
-        name = f"filter[q][{key}]"
-        if name in merged:
-            raise InventoryConfigError(
-                f"filters: '{key}' is also set by {source}; drop it from filters or from {source}."
-            )
-        merged[name] = value
-    return merged
+    resource_name(resource)
 
 
 def _parse_token(response: JsonResponse) -> tuple[str, float]:
     body = response.body
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
-        raise _bad_body(response.url, "the token response has no 'access_token'", body, "POST")
+        raise bad_body(response.url, "the token response has no 'access_token'", body, "POST")
     lifetime = body.get("expires_in", DEFAULT_TOKEN_LIFETIME)
     if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
-        raise _bad_body(response.url, f"'expires_in' is {lifetime!r}", {}, "POST")
+        raise bad_body(response.url, f"'expires_in' is {lifetime!r}", {}, "POST")
     return token, float(lifetime)
-
-
-def _page_records(body: Any, url: str) -> list[Record]:
-    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        raise _bad_body(url, "expected a JSON:API document with a 'data' array", body)
-    records = body["data"]
-    for position, record in enumerate(records):
-        if not isinstance(record, dict) or record.get("id") in (None, ""):
-            raise _bad_body(url, f"'data' item {position} is not a resource object with an id", {})
-    return records
-
-
-def _included(body: Mapping[str, Any], url: str) -> list[Record]:
-    included = body.get("included") or []
-    if not isinstance(included, list):
-        raise _bad_body(url, "'included' is not an array", {})
-    return included
-
-
-def _next_link(body: Mapping[str, Any]) -> str | None:
-    links = body.get("links")
-    link = links.get("next") if isinstance(links, dict) else None
-    return link if isinstance(link, str) and link else None
-
-
-def _is_last_page(body: Mapping[str, Any]) -> bool:
-    """True when the document says so: it has ``links`` but no ``links.next``."""
-    return isinstance(body.get("links"), dict) and _next_link(body) is None
-
-
-def _record_count(body: Any, resource: str) -> int:
-    meta = body.get("meta") if isinstance(body, dict) else None
-    count = meta.get("record_count") if isinstance(meta, dict) else None
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise BadResponseError(
-            f"The {resource} listing has no 'meta.record_count' (found {meta!r}); the count "
-            f"is unknown."
-        )
-    return count
-
-
-def _bad_body(url: str, problem: str, body: Any, method: str = "GET") -> BadResponseError:
-    found = f" (found keys {sorted(body)[:10]})" if isinstance(body, dict) and body else ""
-    return BadResponseError(
-        f"Unexpected Commerce Layer response: {problem}{found}. Stopped rather than return an "
-        f"incomplete result.",
-        method=method,
-        url=url,
-    )
 
 
 def _with_hint(error: InventoryApiError, hint: str) -> InventoryApiError:
@@ -1022,10 +725,15 @@ __all__ = [
     "CACHEABLE_RESOURCES",
     "DEFAULT_AUTH_URL",
     "MAX_PAGE_SIZE",
+    "MAX_PARTITIONS",
+    "MAX_WORKERS",
     "CommerceLayerHook",
+    "RecordStream",
     "ResourceStream",
     "api_base_url",
+    "check_resource",
     "flatten_document",
     "rate_class",
     "reset_token_cache",
+    "window_filters",
 ]

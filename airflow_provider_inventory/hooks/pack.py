@@ -24,13 +24,18 @@ URL, a path or a query string; it is resolved against the URL of the page that r
 from __future__ import annotations
 
 import itertools
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlunsplit
 
-from airflow_provider_inventory._arguments import whole_number
+from airflow_provider_inventory._arguments import (
+    FilterValue,
+    filter_values,
+    optional_identifier,
+    optional_page_size,
+)
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import (
     AuthenticationError,
@@ -39,9 +44,20 @@ from airflow_provider_inventory._http.errors import (
     NotFoundError,
 )
 from airflow_provider_inventory._http.pacing import RatePacer, pacer_for
-from airflow_provider_inventory._http.paging import PageGuard, prefetch, resolve_link, with_query
+from airflow_provider_inventory._http.paginators import (
+    EndOfListing,
+    NextLinkPaginator,
+    Page,
+    PageGuard,
+    drop_repeats,
+    page_totals,
+    paginate,
+    record_id,
+)
+from airflow_provider_inventory._http.paging import with_query
 from airflow_provider_inventory._http.redaction import Scrubber, redact_url
 from airflow_provider_inventory._http.settings import split_host_url
+from airflow_provider_inventory._http.stream import RecordStream, all_records
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.window import Instant, Window
@@ -51,9 +67,6 @@ DEFAULT_AUTH_HEADER = "Authorization"
 DEFAULT_AUTH_SCHEME = "Bearer"
 DEFAULT_PAGE_SIZE_PARAM = "per_page"
 LISTING_NAME = "Pack serial numbers"
-
-FilterValue = str | Sequence[str] | None
-"""A filter: one value, a list of values (one listing per value, merged), or ``None`` (no filter)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,8 @@ class PackHook(InventoryHook):
         pack_conn_id: the Airflow connection id.
 
     Attributes:
-        pages_fetched: pages received by this hook so far, for progress logs.
+        pages_fetched: pages received by this hook's listings so far (deprecated: read
+            ``counters().pages`` of the stream :meth:`iter_serial_numbers` returns).
     """
 
     conn_name_attr = "pack_conn_id"
@@ -89,7 +103,7 @@ class PackHook(InventoryHook):
     def __init__(self, pack_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(pack_conn_id, **kwargs)
         self.pack_conn_id = pack_conn_id
-        self.pages_fetched = 0
+        self._streams: list[RecordStream] = []
 
     # ------------------------------------------------------------------ connection
 
@@ -158,7 +172,7 @@ class PackHook(InventoryHook):
         per_page: int | None = None,
         updated_since: Instant | None = None,
         updated_before: Instant | None = None,
-    ) -> Generator[Record, None, None]:
+    ) -> RecordStream:
         """Stream every matching serial number, one page in memory at a time.
 
         Records come in the API's order, exactly as the API returns them (``id``, ``product_id``,
@@ -187,26 +201,34 @@ class PackHook(InventoryHook):
         read.
 
         Returns:
-            A generator of records (dicts); ``close()`` it to stop a listing early.
+            A :class:`~airflow_provider_inventory._http.stream.RecordStream` of records (dicts):
+            an iterator with ``close()`` (or a ``with`` block) to stop early and
+            ``counters()`` for progress.
 
         Raises:
             InventoryConfigError: an argument or a connection field is invalid (raised here).
-            InventoryApiError: a request failed after its retries, a page is malformed, or the
-                pagination loops or leaves the API's origin (raised while iterating; records
-                already yielded are not a complete result).
+            InventoryApiError: a request failed after its retries, a page is malformed (a
+                record's ``updated_at`` that is not a timestamp, with a window), or the
+                pagination loops, leaves the API's origin or ends short of the server's totals
+                (raised while iterating; records already yielded are not a complete result).
         """
         listings = self._plan_listings(
             product_ids=filter_values("product_id", product_id),
             stock_ids=filter_values("stock_id", stock_id),
             codes=filter_values("code", code),
             warehouse_id=optional_identifier("warehouse_id", warehouse_id),
-            per_page=checked_page_size(per_page),
+            per_page=optional_page_size("per_page", per_page),
         )
         window = Window.of(updated_since, updated_before)
-        records = self._merge(listings)
-        if window.is_open:
-            return records
-        return (record for record in records if window.contains(record.get("updated_at")))
+        stream = RecordStream(
+            self._pages(listings),
+            what=LISTING_NAME,
+            stats=lambda: self.client.stats,
+            records_of=_in_window(window),
+            detail=f" over {len(listings)} listing(s)",
+        )
+        self._streams.append(stream)
+        return stream
 
     def list_serial_numbers(
         self,
@@ -345,75 +367,52 @@ class PackHook(InventoryHook):
     def _first_url(self, listing: Listing) -> str:
         return with_query(self.client.url_for(listing.path), listing.params)
 
-    def _merge(self, listings: list[Listing]) -> Generator[Record, None, None]:
-        """Chain the listings, then log one summary line for the whole read."""
-        pages_before = self.pages_fetched
-        retries_before = self.client.stats.retries
-        count = 0
-        for record in self._distinct(listings):
-            count += 1
-            yield record
-        self.log.info(
-            "Read %d %s in %d page(s) over %d listing(s); %d request(s) retried.",
-            count,
-            LISTING_NAME,
-            self.pages_fetched - pages_before,
-            len(listings),
-            self.client.stats.retries - retries_before,
-        )
+    @property
+    def pages_fetched(self) -> int:
+        """Pages received by this hook's listings so far (deprecated, see the class doc)."""
+        return sum(stream.pages for stream in self._streams)
 
-    def _distinct(self, listings: list[Listing]) -> Iterator[Record]:
-        """The listings' records in order; with more than one listing, each ``id`` only once."""
-        if len(listings) == 1:
-            yield from self._iter_listing(listings[0])
-            return
-        seen: set[Any] = set()
-        for listing in listings:
-            for record in self._iter_listing(listing):
-                record_id = record_identity(record)
-                if record_id not in seen:
-                    seen.add(record_id)
-                    yield record
+    def _pages(self, listings: list[Listing]) -> Iterator[Page]:
+        """The pages of every listing in turn; with several, each record ``id`` only once."""
+        pages = itertools.chain.from_iterable(map(self._listing_pages, listings))
+        return pages if len(listings) == 1 else drop_repeats(pages, LISTING_NAME, record_id)
 
-    def _iter_listing(self, listing: Listing) -> Iterator[Record]:
-        """The records of one listing, with the next page fetched while this one is consumed."""
-        # Close the prefetcher so its worker stops at once when the caller abandons the listing.
-        pages = prefetch(self._fetch_pages(listing))
-        with closing(pages):
-            for page in pages:
-                yield from page
-
-    def _fetch_pages(self, listing: Listing) -> Iterator[list[Record]]:
-        """Request the pages of one listing, following ``next`` until it is null or absent."""
-        url: str | None = self._first_url(listing)
+    def _listing_pages(self, listing: Listing) -> Iterator[Page]:
+        """The pages of one listing, following ``next`` until it is null or absent."""
+        end = EndOfListing(LISTING_NAME)
         guard = PageGuard(self.client.base_url, LISTING_NAME, self.http_settings.max_pages)
-        while url is not None:
-            response = self.client.get_json(guard.admit(url))
-            records, link = parse_page(response.body, response.url)
-            self.pages_fetched += 1
-            yield records
-            url = resolve_link(response.url, link) if link else None
+        paginator = NextLinkPaginator(self._first_url(listing), end)
+        return paginate(self.client.get_json, paginator, parse_page, guard=guard, end=end)
+
+
+def _in_window(window: Window) -> Callable[[Page], Iterable[Record]]:
+    """The records of a page inside ``window`` (all of them for an open window)."""
+    if window.is_open:
+        return all_records
+    admits = window.admits
+    return lambda page: [record for record in page.records if admits(record)]
 
 
 # ---------------------------------------------------------------------- page bodies
 
 
-def parse_page(body: Any, url: str) -> tuple[list[Record], str | None]:
-    """Split a page body into its records and its ``next`` link.
+def parse_page(body: Any, url: str) -> Page:
+    """A page body as a :class:`Page`: its records, its ``next`` link and any reported totals.
 
     Args:
         body: the decoded JSON body.
         url: the URL that returned it, for error messages.
 
     Returns:
-        ``(records, next_link)``; ``next_link`` is ``None`` on the last page.
+        The page; its ``next_link`` is ``None`` on the last page.
 
     Raises:
         BadResponseError: the body is neither of the two accepted shapes, or a record or the
             ``next`` link has the wrong type.
     """
     records = page_records(body, url)
-    return records, next_link(body, url)
+    record_count, page_count = page_totals(body)
+    return Page(records, url, next_link(body, url), record_count, page_count)
 
 
 def page_records(body: Any, url: str) -> list[Record]:
@@ -457,21 +456,6 @@ def _bad_page(url: str, problem: str) -> BadResponseError:
     )
 
 
-def record_identity(record: Record) -> Any:
-    """The ``id`` of a record, for de-duplicating merged listings.
-
-    Raises:
-        BadResponseError: the record has no ``id`` (merged listings could not be de-duplicated).
-    """
-    record_id = record.get("id")
-    if record_id is None:
-        raise BadResponseError(
-            f"A {LISTING_NAME} record has no 'id' (keys {sorted(record)[:10]}), so listings for "
-            f"several filter values cannot be merged without duplicates. List one value at a time."
-        )
-    return record_id
-
-
 # ---------------------------------------------------------------------- arguments
 
 
@@ -491,52 +475,6 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     return urlunsplit((scheme, netloc, path, "", ""))
 
 
-def filter_values(field: str, value: FilterValue) -> list[str] | None:
-    """A filter argument as a list of distinct values in order, or ``None`` for no filter.
-
-    Raises:
-        InventoryConfigError: naming ``field`` when a value is not a non-empty string.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [_identifier(field, value)]
-    if not isinstance(value, list | tuple):
-        raise InventoryConfigError(
-            f"{field} must be a string or a list of strings, got {type(value).__name__}."
-        )
-    return list(dict.fromkeys(_identifier(field, item) for item in value))
-
-
-def optional_identifier(field: str, value: str | None) -> str | None:
-    """``value`` checked to be a non-empty string, or ``None``."""
-    return None if value is None else _identifier(field, value)
-
-
-def _identifier(field: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise InventoryConfigError(
-            f"{field} values must be strings, got {type(value).__name__} {value!r}."
-        )
-    text = value.strip()
-    if not text:
-        raise InventoryConfigError(
-            f"{field} is an empty string; pass a value, or None to not filter on {field}."
-        )
-    return text
-
-
-def checked_page_size(per_page: Any) -> int | None:
-    """``per_page`` checked to be a positive whole number (``None`` keeps the server default).
-
-    Raises:
-        InventoryConfigError: naming ``per_page`` and what it must be.
-    """
-    if per_page is None:
-        return None
-    return whole_number("per_page", per_page, hint=" (or None for the server default)")
-
-
 def filter_params(filters: Mapping[str, str | None]) -> dict[str, str]:
     """``{"filter[field]": value}`` for every filter that is set."""
     return {f"filter[{field}]": value for field, value in filters.items() if value is not None}
@@ -547,4 +485,4 @@ def _or_unfiltered(values: list[str] | None) -> list[str | None]:
     return [None] if values is None else list(values)
 
 
-__all__ = ["PackHook"]
+__all__ = ["FilterValue", "PackHook"]

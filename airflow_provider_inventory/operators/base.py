@@ -7,8 +7,10 @@ This class does the rest:
    dicts and lists arrive as JSON or Python-literal text, numbers as digits), checks the window
    and compiles ``where`` / ``record_filter`` / ``select``, so a bad argument fails before any
    request;
-2. streams the hook's records through the watermark, the selection and a progress logger (at
-   most one line every :data:`PROGRESS_INTERVAL` seconds: records so far, pages, rate, retries);
+2. streams the hook's records (a :class:`~airflow_provider_inventory._http.stream.RecordStream`)
+   through the watermark, the selection and a progress logger (at most one line every
+   :data:`PROGRESS_INTERVAL` seconds: records so far, pages, rate, retries, from the stream's
+   counters);
 3. publishes: without ``output_path`` the records are the XCom value (refused above
    ``max_xcom_records`` before anything oversized is built); with ``output_path`` they are
    streamed atomically to a JSON Lines file and the file's manifest is the XCom value;
@@ -26,23 +28,23 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_inventory._types import Record
+from airflow_provider_inventory._types import Record, RecordPredicate
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
-    from airflow_provider_inventory._http.client import ClientStats
+    from airflow_provider_inventory._http.stream import RecordStream
     from airflow_provider_inventory.hooks.base import InventoryHook
     from airflow_provider_inventory.records import Manifest, RecordSelection, Watermark
     from airflow_provider_inventory.window import Window
 
 HookT = TypeVar("HookT", bound="InventoryHook")
-RecordFilter = Callable[[Record], Any]
+RecordFilter = RecordPredicate
+"""Deprecated name of :data:`airflow_provider_inventory._types.RecordPredicate`."""
 
 #: Seconds between two progress lines of one listing.
 PROGRESS_INTERVAL = 5.0
@@ -167,21 +169,6 @@ class InfoLogger(Protocol):
         """Log at INFO level."""
 
 
-@dataclass(frozen=True)
-class Listing:
-    """A started listing: its records and live counters for progress logs.
-
-    Attributes:
-        records: the hook's record iterator (nothing is requested before the first ``next``).
-        pages: returns the pages received so far.
-        stats: returns the hook's client counters (requests, retries, seconds paced).
-    """
-
-    records: Iterator[Record]
-    pages: Callable[[], int]
-    stats: Callable[[], ClientStats]
-
-
 class ListingProgress:
     """Counts records as they stream; while :meth:`reporting`, logs a line every ``interval``.
 
@@ -190,7 +177,7 @@ class ListingProgress:
 
     Args:
         what: what is listed, for the log lines ("Pack serial numbers").
-        listing: the listing whose pages and client counters are reported.
+        stream: the hook's record stream, whose counters are reported.
         log: the task logger.
         interval: seconds between two progress lines.
         clock: monotonic clock (injectable for tests).
@@ -199,14 +186,14 @@ class ListingProgress:
     def __init__(
         self,
         what: str,
-        listing: Listing,
+        stream: RecordStream,
         log: InfoLogger,
         *,
         interval: float = PROGRESS_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.what = what
-        self.listing = listing
+        self.stream = stream
         self.log = log
         self.interval = interval
         self.clock = clock
@@ -232,12 +219,12 @@ class ListingProgress:
     def describe(self) -> str:
         """One line: records fetched and kept, pages, requests, rate, retries, pacing."""
         elapsed = max(self.clock() - self.started, 1e-9)
-        stats = self.listing.stats()
+        counters = self.stream.counters()
         return (
             f"{self.what}: {self.fetched:,} fetched, {self.kept:,} kept, "
-            f"{self.listing.pages():,} pages, {stats.requests:,} requests, "
-            f"{self.fetched / elapsed:,.0f} records/s, {stats.retries:,} retries, "
-            f"{stats.paced_seconds:.1f} s paced, {elapsed:.1f} s elapsed"
+            f"{counters.pages:,} pages, {counters.requests:,} requests, "
+            f"{self.fetched / elapsed:,.0f} records/s, {counters.retries:,} retries, "
+            f"{counters.paced_seconds:.1f} s paced, {elapsed:.1f} s elapsed"
         )
 
     @contextmanager
@@ -352,7 +339,9 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         """A new hook for the operator's connection (closed by :meth:`execute`)."""
 
     @abstractmethod
-    def open_listing(self, hook: HookT, arguments: Mapping[str, Any], window: Window) -> Listing:
+    def open_listing(
+        self, hook: HookT, arguments: Mapping[str, Any], window: Window
+    ) -> RecordStream:
         """Start the listing (arguments are checked here, no request is sent yet).
 
         Args:
@@ -391,19 +380,13 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         selection = self.record_selection(arguments)
         max_records = integer_argument(self.max_xcom_records, "max_xcom_records", minimum=0)
         watermark = Watermark()
-        with closing(self.get_hook()) as hook:
-            listing = self.open_listing(hook, arguments, window)
+        with closing(self.get_hook()) as hook, self.open_listing(hook, arguments, window) as stream:
             self.log.info("Listing %s%s.", self.listing_name, self._describe_target(window))
-            progress = ListingProgress(self.listing_name, listing, self.log)
-            fetched = progress.count_fetched(listing.records, watermark.observe)
+            progress = ListingProgress(self.listing_name, stream, self.log)
+            fetched = progress.count_fetched(stream, watermark.observe)
             records = progress.count_kept(selection.apply(fetched))
-            try:
-                with progress.reporting():
-                    result = self._publish(records, window, watermark, max_records)
-            finally:
-                from airflow_provider_inventory._http.paging import close_iterator
-
-                close_iterator(listing.records)  # stops a listing abandoned by an error
+            with progress.reporting():  # leaving the block closes a stream abandoned by an error
+                result = self._publish(records, window, watermark, max_records)
             self.log.info("Done. %s", progress.describe())
         if isinstance(result, list):
             self._annotate_outlets(context, records=len(result), path=None)

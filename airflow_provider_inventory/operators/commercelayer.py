@@ -34,7 +34,6 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_inventory.operators.base import (
     InventoryListOperator,
-    Listing,
     config_error,
     integer_argument,
     mapping_argument,
@@ -44,6 +43,7 @@ from airflow_provider_inventory.operators.base import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_inventory._http.stream import RecordStream
     from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
     from airflow_provider_inventory.records import RecordSelection
     from airflow_provider_inventory.window import Window
@@ -242,12 +242,11 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
 
     def open_listing(
         self, hook: CommerceLayerHook, arguments: Mapping[str, Any], window: Window
-    ) -> Listing:
+    ) -> RecordStream:
         """Start ``iter_resources`` (flattened) with the window sent as ``updated_at`` filters."""
-        stream = hook.iter_resources(
+        return hook.iter_resources(
             **arguments, updated_since=window.since, updated_before=window.before
         )
-        return Listing(records=stream, pages=lambda: stream.pages, stats=lambda: hook.stats)
 
     def known_fields(self, arguments: Mapping[str, Any]) -> Collection[str] | None:
         """See :func:`flattened_fields`."""

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_inventory.operators.base import (
     InventoryListOperator,
-    Listing,
     integer_argument,
     names_argument,
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_inventory._http.stream import RecordStream
     from airflow_provider_inventory.hooks.pack import PackHook
     from airflow_provider_inventory.window import Window
 
@@ -125,15 +125,12 @@ class PackSerialNumbersOperator(InventoryListOperator["PackHook"]):
 
         return PackHook(pack_conn_id=self.pack_conn_id)
 
-    def open_listing(self, hook: PackHook, arguments: Mapping[str, Any], window: Window) -> Listing:
+    def open_listing(
+        self, hook: PackHook, arguments: Mapping[str, Any], window: Window
+    ) -> RecordStream:
         """Start ``iter_serial_numbers`` with the window applied to ``updated_at``."""
-        # Build the client now (it checks the connection); the progress thread reads its stats.
-        client = hook.client
-        records = hook.iter_serial_numbers(
+        return hook.iter_serial_numbers(
             **arguments, updated_since=window.since, updated_before=window.before
-        )
-        return Listing(
-            records=records, pages=lambda: hook.pages_fetched, stats=lambda: client.stats
         )
 
     def known_fields(self, arguments: Mapping[str, Any]) -> Collection[str]:

@@ -27,10 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_inventory._http.errors import InventoryConfigError
-from airflow_provider_inventory._types import Record
-
-RecordPredicate = Callable[[Record], Any]
-"""Decides whether a record is kept (its result is used for its truth value)."""
+from airflow_provider_inventory._types import Record, RecordPredicate
 
 RecordProjection = Callable[[Record], Record]
 """Turns a kept record into the record that is published."""

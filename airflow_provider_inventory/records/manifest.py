@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
 from airflow_provider_inventory._arguments import whole_number
+from airflow_provider_inventory._http.background import close_iterator
 from airflow_provider_inventory._http.errors import InventoryConfigError
-from airflow_provider_inventory._http.paging import close_iterator
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.records.filtering import check_field_name, field_getter
 from airflow_provider_inventory.window import Window, format_instant, parse_api_timestamp
@@ -112,22 +112,25 @@ class Watermark:
 
     def track(self, records: Iterable[Record]) -> Iterator[Record]:
         """Yield ``records`` unchanged while observing each one."""
-        get, observe = self._get, self.observe_timestamp
+        observe = self.observe
         for record in records:
-            self.seen += 1
-            observe(get(record))
+            observe(record)
             yield record
 
     def observe(self, record: Record) -> None:
-        """Take ``record``'s timestamp into account."""
-        self.seen += 1
-        self.observe_timestamp(self._get(record))
+        """Take ``record``'s timestamp into account.
 
-    def observe_timestamp(self, timestamp: Any) -> None:
+        Raises:
+            BadResponseError: the timestamp is not a date/time, naming the record's ``id``.
+        """
+        self.seen += 1
+        self.observe_timestamp(self._get(record), record.get("id"))
+
+    def observe_timestamp(self, timestamp: Any, record_id: Any = None) -> None:
         """Take one timestamp (ISO string or datetime) into account; ``None``/``""`` are ignored.
 
         Raises:
-            BadResponseError: the value is not a date/time.
+            BadResponseError: the value is not a date/time (naming ``record_id`` when given).
         """
         if timestamp is None or timestamp == "":
             return
@@ -142,7 +145,7 @@ class Watermark:
             if timestamp > current:
                 self._set(timestamp, None)
             return
-        moment = self._parse(timestamp)
+        moment = parse_api_timestamp(timestamp, self.field, record_id)
         if current is None or moment > self._current_instant():
             self._set(timestamp if isinstance(timestamp, str) else format_instant(moment), moment)
 
@@ -154,11 +157,8 @@ class Watermark:
 
     def _current_instant(self) -> datetime:
         if self._instant is None:
-            self._instant = self._parse(self._value)
+            self._instant = parse_api_timestamp(self._value, self.field)
         return self._instant
-
-    def _parse(self, timestamp: Any) -> datetime:
-        return parse_api_timestamp(timestamp, self.field)
 
 
 def collect_for_xcom(

@@ -154,8 +154,8 @@ class ChangeBatch:
         updated_at = record.get("updated_at")
         if not isinstance(updated_at, str):
             return False
-        moment = parse_api_timestamp(updated_at, "updated_at")
         record_id = str(record.get("id"))
+        moment = parse_api_timestamp(updated_at, "updated_at", record_id)
         if moment == self._top:
             return record_id in self.ids_at_watermark
         if moment > self._top:
@@ -254,7 +254,7 @@ def newest_mark(stamps: Iterable[Stamp]) -> Watermark:
     raw: str | None = None
     ids: set[str] = set()
     for record_id, updated_at in stamps:
-        moment = parse_api_timestamp(updated_at, "updated_at")
+        moment = parse_api_timestamp(updated_at, "updated_at", record_id)
         if newest is None or moment > newest:
             newest, raw, ids = moment, updated_at, {record_id}
         elif moment == newest:
@@ -282,7 +282,7 @@ def advance(
     seen = set(mark.ids_at_watermark)
     latest: dict[str, tuple[datetime, str]] = {}
     for record_id, updated_at in stamps:
-        moment = parse_api_timestamp(updated_at, "updated_at")
+        moment = parse_api_timestamp(updated_at, "updated_at", record_id)
         if since is not None and (moment < since or (moment == since and record_id in seen)):
             continue
         known = latest.get(record_id)

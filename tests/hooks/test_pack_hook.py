@@ -39,15 +39,17 @@ def where(sb: Sandbox, **fields: Any) -> list[dict[str, Any]]:
 
 
 def test_lists_every_serial_number_exactly_in_api_order(
-    sandbox_env: Sandbox, hook: PackHook, capsys: pytest.CaptureFixture[str]
+    sandbox_env: Sandbox, hook: PackHook, caplog: pytest.LogCaptureFixture
 ) -> None:
     records = hook.list_serial_numbers()
 
     assert records == sandbox_env.serial_numbers()
     assert len(pack_requests(sandbox_env)) == 12  # 300 records at the server's default 25
     assert hook.pages_fetched == 12
-    # Hook logs go through Airflow's structlog setup, which writes to stdout in tests.
-    assert "Read 300 Pack serial numbers in 12 page(s) over 1 listing(s)" in capsys.readouterr().out
+    assert (
+        "Pack serial numbers: listed 300 records in 12 pages over 1 listing(s) (12 requests, "
+        "0 retries, 0.0 s paced)." in caplog.text
+    )
 
 
 @pytest.mark.parametrize(

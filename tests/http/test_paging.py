@@ -10,15 +10,11 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_inventory._http.background import merge_concurrently, prefetch
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import PaginationError, ServerError
-from airflow_provider_inventory._http.paging import (
-    PageGuard,
-    merge_concurrently,
-    prefetch,
-    resolve_link,
-    with_query,
-)
+from airflow_provider_inventory._http.paginators import PageGuard
+from airflow_provider_inventory._http.paging import resolve_link, with_query
 from tests.http import (
     ClientFactory,
     Reply,

@@ -8,7 +8,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
+from airflow_provider_inventory._http.errors import BadResponseError, InventoryConfigError
 from airflow_provider_inventory.window import Window, format_instant, parse_instant
 
 SINCE = "2025-06-01T00:00:00.000Z"
@@ -122,9 +122,15 @@ def test_bounds_are_written_as_utc_milliseconds_with_z() -> None:
     assert format_instant(pendulum.datetime(2025, 6, 1, 9, tz="Asia/Tokyo")) == SINCE
 
 
-def test_an_unreadable_record_timestamp_is_an_error_not_a_silent_skip() -> None:
-    with pytest.raises(InventoryConfigError, match=r"updated_at='last week'"):
+def test_an_unreadable_record_timestamp_is_the_servers_error_not_a_silent_skip() -> None:
+    with pytest.raises(BadResponseError, match=r"updated_at is 'last week', not an ISO-8601"):
         Window.of(SINCE, BEFORE).contains("last week")
+
+
+def test_an_unreadable_record_timestamp_names_the_record_and_the_field() -> None:
+    record = {"id": "sn_42", "updated_at": "last week"}
+    with pytest.raises(BadResponseError, match=r"Record 'sn_42': updated_at is 'last week'"):
+        Window.of(SINCE, BEFORE).admits(record)
 
 
 def test_a_naive_datetime_is_formatted_as_utc_whatever_the_host_zone(

@@ -5,15 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from airflow_provider_inventory._http.client import ClientStats
+from airflow_provider_inventory._http.paginators import Page
+from airflow_provider_inventory._http.stream import RecordStream
 from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.operators.base import (
-    Listing,
     ListingProgress,
     integer_argument,
     mapping_argument,
@@ -107,19 +109,30 @@ class RecordingLog:
         self.logged.set()
 
 
-def listing_of(records: Iterator[dict[str, Any]], stats: Callable[[], ClientStats]) -> Listing:
-    return Listing(records=records, pages=lambda: 7, stats=stats)
+def stream_of(
+    records: list[dict[str, Any]], stats: Callable[[], ClientStats], pages: int = 7
+) -> RecordStream:
+    """A record stream over ``records`` cut into ``pages`` pages, reporting ``stats``."""
+    size = -(-len(records) // pages) or 1
+    chunks = [records[number * size : (number + 1) * size] for number in range(pages)]
+    return RecordStream(
+        iter([Page(chunk, "http://api.test/things") for chunk in chunks]),
+        what="Things",
+        stats=stats,
+    )
 
 
 def test_progress_counts_and_describes() -> None:
     stats = ClientStats(requests=12, retries=3, paced_seconds=1.5)
-    listing = listing_of(iter({"id": str(n)} for n in range(100)), lambda: stats)
+    started = ClientStats()
+    reads = iter([started, *[stats] * 100])
+    stream = stream_of([{"id": str(n)} for n in range(100)], lambda: next(reads))
     observed: list[dict[str, Any]] = []
-    progress = ListingProgress("Things", listing, RecordingLog(), clock=FakeClock(10.0))
+    progress = ListingProgress("Things", stream, RecordingLog(), clock=FakeClock(10.0))
 
     kept = list(
         progress.count_kept(
-            r for r in progress.count_fetched(listing.records, observed.append) if int(r["id"]) % 2
+            r for r in progress.count_fetched(stream, observed.append) if int(r["id"]) % 2
         )
     )
 
@@ -135,19 +148,24 @@ def test_progress_reports_while_no_record_comes_through() -> None:
     """A listing that reads pages but passes nothing on (Pack's window) still logs progress."""
     log = RecordingLog()
 
-    def records_after_a_progress_line() -> Iterator[dict[str, Any]]:
-        assert log.logged.wait(timeout=30)
-        yield {"id": "1"}
+    def pages_then_a_record_after_a_progress_line() -> Iterator[Page]:
+        for _ in range(7):
+            yield Page([], "http://api.test/things")
+        deadline = time.monotonic() + 30
+        while not any("7 pages" in line for line in log.lines):
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        yield Page([{"id": "1"}], "http://api.test/things")
 
-    listing = listing_of(records_after_a_progress_line(), ClientStats)
-    progress = ListingProgress("Things", listing, log, interval=0.01)
+    stream = RecordStream(pages_then_a_record_after_a_progress_line(), what="Things")
+    progress = ListingProgress("Things", stream, log, interval=0.01)
 
     with progress.reporting():
-        records = list(progress.count_fetched(listing.records, lambda record: None))
+        records = list(progress.count_fetched(stream, lambda record: None))
 
     lines_when_done = len(log.lines)
     assert records == [{"id": "1"}]
-    assert log.lines[0].startswith("Things: 0 fetched, 0 kept, 7 pages")
+    assert any(line.startswith("Things: 0 fetched, 0 kept, 7 pages") for line in log.lines)
     assert len(log.lines) == lines_when_done  # the reporter stopped with the block
 
 
@@ -157,17 +175,20 @@ def test_progress_is_quiet_within_an_interval_and_survives_a_failing_read() -> N
 
     def flaky_stats() -> ClientStats:
         calls.append(1)
-        if len(calls) >= 3:
+        if len(calls) == 1:
+            return ClientStats()  # the stream's start
+        if len(calls) >= 4:
             retried.set()
         raise RuntimeError("dictionary changed size during iteration")
 
     log = RecordingLog()
-    quiet = ListingProgress("Things", listing_of(iter([]), flaky_stats), log, interval=3600)
+    quiet_stream = stream_of([], ClientStats)
+    quiet = ListingProgress("Things", quiet_stream, log, interval=3600)
     with quiet.reporting():
-        assert list(quiet.count_fetched(quiet.listing.records, lambda record: None)) == []
+        assert list(quiet.count_fetched(quiet_stream, lambda record: None)) == []
     assert log.lines == []
 
-    failing = ListingProgress("Things", listing_of(iter([]), flaky_stats), log, interval=0.001)
+    failing = ListingProgress("Things", stream_of([], flaky_stats).start(), log, interval=0.001)
     with failing.reporting():
         assert retried.wait(timeout=30)
     assert log.lines == []
