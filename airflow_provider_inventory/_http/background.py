@@ -33,10 +33,14 @@ class _Failure(Generic[T]):
 
 
 def prefetch(pages: Iterator[T], ahead: int = 1) -> Generator[T, None, None]:
-    """Iterate ``pages`` with the next ``ahead`` pages fetched in a background thread.
+    """Iterate ``pages`` with the following pages fetched in a background thread.
 
-    While the caller works on page k, page k+1 is already being requested. Memory stays bounded:
-    at most ``ahead`` pages wait beyond the one the caller holds. An exception raised while
+    While the caller works on page k, page k+1 is already being requested. The thread hands a
+    page over and goes straight on to request the next one, without waiting for the caller to
+    pick it up: with a caller that keeps up (the usual case), the thread is back in the network
+    wait before the caller starts on the page, so the two never contend for the interpreter on
+    the critical path. Memory stays bounded: at most ``ahead`` pages wait for the caller, plus
+    the one the thread is fetching and the one the caller holds. An exception raised while
     fetching is re-raised in the caller at the position it happened, so a failed listing never
     looks complete. If the caller stops early, the background thread stops too.
 
@@ -53,26 +57,26 @@ def prefetch(pages: Iterator[T], ahead: int = 1) -> Generator[T, None, None]:
 
 
 def _prefetched(pages: Iterator[T], ahead: int) -> Generator[T, None, None]:
-    results: queue.Queue[object] = queue.Queue()
-    credits = threading.Semaphore(ahead)
+    results: queue.Queue[object] = queue.Queue(maxsize=ahead)
     stop = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def produce() -> None:
         try:
-            while True:
-                while not credits.acquire(timeout=0.1):
-                    if stop.is_set():
-                        return
-                if stop.is_set():
+            for page in pages:
+                if not hand_over(page):
                     return
-                try:
-                    page = next(pages)
-                except StopIteration:
-                    results.put(_End())
-                    return
-                results.put(page)
+            hand_over(_End())
         except BaseException as error:
-            results.put(_Failure(error))
+            hand_over(_Failure(error))
 
     worker = threading.Thread(target=produce, name="inventory-prefetch", daemon=True)
     worker.start()
@@ -83,7 +87,6 @@ def _prefetched(pages: Iterator[T], ahead: int) -> Generator[T, None, None]:
                 return
             if isinstance(item, _Failure):
                 raise item.error
-            credits.release()
             yield item  # type: ignore[misc]
     finally:
         stop.set()
