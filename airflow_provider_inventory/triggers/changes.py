@@ -202,8 +202,11 @@ def select_changed(
 
 
 @dataclass(frozen=True)
-class Watermark:
+class WatcherMark:
     """How far a watcher has reported: the newest ``updated_at`` and the ids seen at it.
+
+    (Not :class:`airflow_provider_inventory.records.Watermark`, which tracks the newest
+    timestamp of one listing for its manifest; this is the asset watcher's persisted position.)
 
     ``watermark`` is ``None`` when the watched set was empty at the first poll (every record
     that appears later is a change).
@@ -228,7 +231,7 @@ class Watermark:
         }
 
     @classmethod
-    def from_state(cls, value: Any, key: str) -> Watermark:
+    def from_state(cls, value: Any, key: str) -> WatcherMark:
         """Read a stored value.
 
         Raises:
@@ -248,7 +251,7 @@ class Watermark:
         return cls(value["watermark"], tuple(str(i) for i in value["ids_at_watermark"]))
 
 
-def newest_mark(stamps: Iterable[Stamp]) -> Watermark:
+def newest_mark(stamps: Iterable[Stamp]) -> WatcherMark:
     """The watermark of a first poll: the newest ``updated_at`` seen and the ids at it."""
     newest: datetime | None = None
     raw: str | None = None
@@ -259,15 +262,15 @@ def newest_mark(stamps: Iterable[Stamp]) -> Watermark:
             newest, raw, ids = moment, updated_at, {record_id}
         elif moment == newest:
             ids.add(record_id)
-    return Watermark(raw, tuple(sorted(ids)))
+    return WatcherMark(raw, tuple(sorted(ids)))
 
 
 def advance(
-    mark: Watermark,
+    mark: WatcherMark,
     stamps: Iterable[Stamp],
     resource: str,
     filters: Mapping[str, Any] | None = None,
-) -> tuple[ChangeBatch, Watermark] | None:
+) -> tuple[ChangeBatch, WatcherMark] | None:
     """The batch of changes past ``mark`` among ``stamps``, and the watermark after it.
 
     ``resource`` and ``filters`` describe the watched query for the batch. ``stamps`` are the
@@ -305,7 +308,7 @@ def advance(
     )
     if since is not None and top == since:
         at_top |= seen
-    return batch, Watermark(top_raw, tuple(sorted(at_top)))
+    return batch, WatcherMark(top_raw, tuple(sorted(at_top)))
 
 
 def stamp_of(record: Mapping[str, Any]) -> Stamp | None:
@@ -476,7 +479,7 @@ class ChangesTrigger(BaseEventTrigger, Generic[H]):
                 )
             await asyncio.sleep(self.poll_interval)
 
-    async def _load_mark(self) -> Watermark | None:
+    async def _load_mark(self) -> WatcherMark | None:
         accessors = _state_accessors(self.asset_state_store)
         if not accessors:
             self.log.info(
@@ -487,12 +490,12 @@ class ChangesTrigger(BaseEventTrigger, Generic[H]):
         for accessor in accessors:
             stored = await accessor.aget(self.state_key)
             if stored is not None:
-                marks.append(Watermark.from_state(stored, self.state_key))
+                marks.append(WatcherMark.from_state(stored, self.state_key))
         # Several assets share this trigger: they were written together, but one may be newer
         # (added later, or a save that failed half way). The newest is what has fired.
         return max(marks, key=_mark_order, default=None)
 
-    async def _save_mark(self, mark: Watermark) -> None:
+    async def _save_mark(self, mark: WatcherMark) -> None:
         for accessor in _state_accessors(self.asset_state_store):
             try:
                 await accessor.aset(self.state_key, mark.to_state())
@@ -505,6 +508,6 @@ class ChangesTrigger(BaseEventTrigger, Generic[H]):
                 )
 
 
-def _mark_order(mark: Watermark) -> tuple[bool, datetime]:
+def _mark_order(mark: WatcherMark) -> tuple[bool, datetime]:
     moment = mark.moment
     return (moment is not None, moment or datetime.min.replace(tzinfo=timezone.utc))

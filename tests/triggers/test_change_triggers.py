@@ -14,7 +14,7 @@ from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
 from airflow_provider_inventory.sandbox import Sandbox
 from airflow_provider_inventory.triggers.changes import (
     ChangeBatch,
-    Watermark,
+    WatcherMark,
     advance,
     fetch_window,
     newest_mark,
@@ -55,12 +55,12 @@ def changed_packages(sb: Sandbox, batches: list[ChangeBatch]) -> list[str]:
 def test_first_poll_marks_the_newest_timestamp_and_every_id_at_it() -> None:
     mark = newest_mark([("a", T1), ("b", "2025-06-30T00:00:00Z"), ("c", "2025-07-01T00:00:00Z")])
 
-    assert mark == Watermark(T1, ("a", "c"))
-    assert newest_mark([]) == Watermark(None)
+    assert mark == WatcherMark(T1, ("a", "c"))
+    assert newest_mark([]) == WatcherMark(None)
 
 
 def test_a_batch_holds_what_is_past_the_watermark_once() -> None:
-    mark = Watermark(T1, ("a",))
+    mark = WatcherMark(T1, ("a",))
     stamps = [("a", T1), ("b", "2025-07-01T12:00:00.000Z"), ("b", T2), ("c", T2)]
 
     batch, after = advance(mark, stamps, "packages") or pytest.fail("expected a batch")
@@ -75,12 +75,12 @@ def test_a_batch_holds_what_is_past_the_watermark_once() -> None:
         already_reported_ids=("a",),
         ids_at_watermark=("b", "c"),
     )
-    assert after == Watermark(T2, ("b", "c"))
+    assert after == WatcherMark(T2, ("b", "c"))
     assert advance(after, [("b", T2), ("c", T2)], "packages") is None
 
 
 def test_a_late_record_in_the_watermarks_millisecond_fires_alone() -> None:
-    batch, after = advance(Watermark(T1, ("a",)), [("a", T1), ("z", T1)], "packages") or (
+    batch, after = advance(WatcherMark(T1, ("a",)), [("a", T1), ("z", T1)], "packages") or (
         None,
         None,
     )
@@ -88,7 +88,7 @@ def test_a_late_record_in_the_watermarks_millisecond_fires_alone() -> None:
     assert batch is not None
     assert (batch.count, batch.watermark) == (1, T1)
     assert (batch.already_reported_ids, batch.ids_at_watermark) == (("a",), ("z",))
-    assert after == Watermark(T1, ("a", "z"))
+    assert after == WatcherMark(T1, ("a", "z"))
     assert batch.includes({"id": "z", "updated_at": T1})
     assert not batch.includes({"id": "a", "updated_at": T1})
 
