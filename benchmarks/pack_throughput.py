@@ -66,9 +66,12 @@ def run(options: RunOptions) -> ScenarioResult:
         env = options.child_env(
             {**sandbox.connection_env(), **baseline_connection(sandbox.connections[PACK_CONN_VAR])}
         )
-        rtt = run_child("pack-rtt", rtt_params(sandbox, sizes), env)
+        # Round trips are sampled before every repeat, so a floor measured on a shared machine
+        # sees the same load as the runs it is compared with.
+        probes = []
         ours, baseline = [], []
         for attempt in range(sizes.repeats):
+            probes.append(run_child("pack-rtt", rtt_params(sandbox, sizes), env))
             params = {"per_page": sizes.per_page, "output": str(options.output_file("pack.jsonl"))}
             ours.append(run_child("pack-operator", params, env))
             params["output"] = str(options.output_file("baseline.jsonl"))
@@ -77,6 +80,7 @@ def run(options: RunOptions) -> ScenarioResult:
             for label, runs in (("our operator", ours), ("HttpOperator baseline", baseline)):
                 got = RecordSet.from_dict(runs[-1]["records"])
                 result.check(got.mismatch(expected, f"{label}, run {attempt + 1}"))
+    rtt = pooled_round_trips(probes)
     floor = pages * rtt["median_s"]
     ours_m, base_m = summarize(ours), summarize(baseline)
     result.headers = [
@@ -116,8 +120,8 @@ def run(options: RunOptions) -> ScenarioResult:
     ]
     judged = not options.smoke
     result.target(
-        "wall time within 10% of the floor",
-        ours_m["wall_s"] <= 1.10 * floor,
+        "wall time within 5% of the floor",
+        ours_m["wall_s"] <= 1.05 * floor,
         f"{ours_m['wall_s']:.2f} s vs floor {floor:.2f} s = {ours_m['wall_s'] / floor:.3f}x",
         judged=judged,
     )
@@ -136,9 +140,11 @@ def run(options: RunOptions) -> ScenarioResult:
     )
     result.notes += [
         f"Median of {sizes.repeats} run(s) each, every run in a fresh interpreter; the sandbox "
-        f"runs in its own process. RTT: median of {rtt['samples']} single-page GETs over one "
-        f"keep-alive session (body read, not parsed), min {rtt['min_s'] * 1000:.1f} ms, "
-        f"max {rtt['max_s'] * 1000:.1f} ms.",
+        f"runs in its own process. RTT: median of the medians of {len(probes)} probe(s), one "
+        f"before each repeat, each of {rtt['samples']} single-page GETs over one keep-alive "
+        f"session (body read, not parsed); probe medians "
+        f"{', '.join(f'{m * 1000:.2f}' for m in rtt['medians'])} ms, min "
+        f"{rtt['min_s'] * 1000:.1f} ms, max {rtt['max_s'] * 1000:.1f} ms.",
         "Ours: `PackSerialNumbersOperator(per_page=..., output_path=...).execute(context)` "
         "writing JSONL. Baseline: `HttpOperator(method='GET', pagination_function=<follow "
         "'next'>, response_filter=<collect every page's 'data'>).execute(context)`, then the "
@@ -151,6 +157,18 @@ def run(options: RunOptions) -> ScenarioResult:
         "sandbox's data (count, distinct ids, SHA-256 of the ids).",
     ]
     return result
+
+
+def pooled_round_trips(probes: list[dict[str, Any]]) -> dict[str, Any]:
+    """One round-trip figure from several probes: the median of their medians."""
+    return {
+        "median_s": statistics.median(p["median_s"] for p in probes),
+        "median_decoded_s": statistics.median(p["median_decoded_s"] for p in probes),
+        "medians": [p["median_s"] for p in probes],
+        "min_s": min(p["min_s"] for p in probes),
+        "max_s": max(p["max_s"] for p in probes),
+        "samples": probes[0]["samples"],
+    }
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, float]:

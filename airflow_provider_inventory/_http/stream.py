@@ -4,7 +4,7 @@ A stream is an iterator of records with a public face for whoever consumes it (o
 sensors, triggers, DAG authors):
 
 - ``for record in stream`` / ``next(stream)``; nothing is requested before the first record is
-  asked for (or :meth:`RecordStream.start` is called);
+  asked for;
 - ``close()`` or leaving a ``with`` block stops the listing and its background fetching;
 - :meth:`RecordStream.counters`: records, pages, requests, retries and seconds paced so far;
 - one page fetched ahead while the caller works through the current one;
@@ -115,10 +115,9 @@ class RecordStream(Iterator[Record]):
         return next(self._iterator)
 
     def start(self) -> RecordStream:
-        """Start fetching now (the first page is requested in the background) and return self.
+        """Start the stream's counters (the first ``next`` does it otherwise) and return self.
 
-        Iterating starts the stream too; calling this earlier overlaps the first request with
-        whatever the caller still prepares (opening an output file...).
+        Nothing is requested yet: the first page is fetched when the first record is asked for.
         """
         if self._iterator is None:
             self._before = self._snapshot()

@@ -103,7 +103,7 @@ class PackHook(InventoryHook):
     def __init__(self, pack_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(pack_conn_id, **kwargs)
         self.pack_conn_id = pack_conn_id
-        self._streams: list[RecordStream] = []
+        self._pages_fetched = 0
 
     # ------------------------------------------------------------------ connection
 
@@ -220,15 +220,13 @@ class PackHook(InventoryHook):
             per_page=optional_page_size("per_page", per_page),
         )
         window = Window.of(updated_since, updated_before)
-        stream = RecordStream(
+        return RecordStream(
             self._pages(listings),
             what=LISTING_NAME,
             stats=lambda: self.client.stats,
             records_of=_in_window(window),
             detail=f" over {len(listings)} listing(s)",
         )
-        self._streams.append(stream)
-        return stream
 
     def list_serial_numbers(
         self,
@@ -370,7 +368,7 @@ class PackHook(InventoryHook):
     @property
     def pages_fetched(self) -> int:
         """Pages received by this hook's listings so far (deprecated, see the class doc)."""
-        return sum(stream.pages for stream in self._streams)
+        return self._pages_fetched
 
     def _pages(self, listings: list[Listing]) -> Iterator[Page]:
         """The pages of every listing in turn; with several, each record ``id`` only once."""
@@ -382,7 +380,9 @@ class PackHook(InventoryHook):
         end = EndOfListing(LISTING_NAME)
         guard = PageGuard(self.client.base_url, LISTING_NAME, self.http_settings.max_pages)
         paginator = NextLinkPaginator(self._first_url(listing), end)
-        return paginate(self.client.get_json, paginator, parse_page, guard=guard, end=end)
+        for page in paginate(self.client.get_json, paginator, parse_page, guard=guard, end=end):
+            self._pages_fetched += 1
+            yield page
 
 
 def _in_window(window: Window) -> Callable[[Page], Iterable[Record]]:
