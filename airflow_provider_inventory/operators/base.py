@@ -297,7 +297,7 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         self,
         *,
         where: Mapping[str, Any] | str | None = None,
-        record_filter: RecordFilter | None = None,
+        record_filter: RecordPredicate | None = None,
         select: Sequence[str] | str | None = None,
         updated_since: Any = None,
         updated_before: Any = None,

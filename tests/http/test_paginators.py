@@ -330,3 +330,43 @@ def test_a_garbage_server_timestamp_names_the_record_and_the_field(
         pytest.raises(BadResponseError, match=r"Record 'sn_2': updated_at is 'yesterday-ish'"),
     ):
         hook.list_serial_numbers(updated_since="2025-01-01T00:00:00Z")
+
+
+# ---------------------------------------------------------------------- the record stream
+
+
+def test_the_stream_counts_what_it_received_and_yielded_and_logs_one_summary(
+    server: ScriptedServer, client_for: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="airflow_provider_inventory._http.stream")
+    server.default = capped_jsonapi(server)
+    client = client_for(server.url)
+    end = EndOfListing("things")
+    paginator = KeysetPaginator(
+        client.url_for("things"), {"sort": "id", "page[size]": "25"}, "filter[q][id_gt]", end
+    )
+    odd = lambda page: [r for r in page.records if int(r["id"][1:]) % 2]  # noqa: E731
+    stream = RecordStream(
+        listing(client, paginator, end), what="things", stats=lambda: client.stats, records_of=odd
+    )
+
+    assert stream.counters().pages == 0  # nothing requested before the first record
+    assert server.count == 0
+    with stream:
+        kept = [record["id"] for record in stream]
+
+    counters = stream.counters()
+    assert kept == IDS[::2]
+    assert (counters.records, counters.received, counters.pages) == (50, 100, 10)
+    assert counters.requests == server.count == 10
+    summaries = [r.getMessage() for r in caplog.records if "listed" in r.getMessage()]
+    assert summaries == [
+        "things: listed 50 records (of 100 received) in 10 pages (10 requests, 0 retries, "
+        "0.0 s paced)."
+    ]
+
+
+def test_resource_stream_is_the_record_stream() -> None:
+    from airflow_provider_inventory.hooks.commercelayer import ResourceStream
+
+    assert ResourceStream is RecordStream
