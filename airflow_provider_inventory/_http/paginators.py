@@ -9,8 +9,8 @@ each body into a :class:`Page` and yields it. Both hooks page through here:
   ``links.next``);
 - :class:`KeysetPaginator`: ``sort=id`` pages, each after the last id of the one before
   (Commerce Layer ``filter[q][id_gt]``);
-- :class:`PageNumberPaginator`: ``page[number]=1, 2, ...`` (one-record probes, servers without
-  links);
+- :class:`PageNumberPaginator`: ``page[number]=1, 2, ...`` for servers that give neither links
+  nor a cursor (neither hook needs it today);
 - :func:`paginate_concurrently`: several disjoint listings (id ranges) on threads, their pages
   merged as they arrive.
 
@@ -27,8 +27,8 @@ The end-of-listing rules live here and nowhere else (:class:`EndOfListing`):
 - a link to another origin, a URL requested twice and a page past ``max_pages`` are refused
   (:class:`PageGuard`).
 
-Memory: a listing keeps one small fingerprint per page (URL and record ids hashed), never the
-records, so its state grows with the number of pages, not with the records' size.
+Memory: a listing keeps, per page, its URL and a hash of its record ids, never the records, so
+its state grows with the number of pages (about 200 bytes each), not with the records.
 """
 
 from __future__ import annotations
@@ -165,27 +165,22 @@ class EndOfListing:
         self.pages += 1
         self.records += len(page.records)
 
-    def check_last(self, page: Page, *, pages: bool = True) -> None:
+    def check_last(self, page: Page) -> None:
         """``page`` is the last one by the paging signals: check the totals agree.
-
-        Args:
-            page: the last page received.
-            pages: compare ``meta.page_count`` too (only meaningful when the paginator's pages
-                are the server's numbered pages).
 
         Raises:
             PaginationError: the server reports more pages or records than were received.
         """
-        if pages and page.page_count is not None and self.pages < page.page_count:
+        if page.page_count is not None and self.pages < page.page_count:
             raise self.short(
                 page,
-                f"it links no next page, but the server reports {page.page_count} pages and "
+                f"the paging ends here, but the server reports {page.page_count} pages and "
                 f"{self.pages} were received",
             )
         if page.record_count is not None and self.records < page.record_count:
             raise self.short(
                 page,
-                f"it links no next page, but the server reports {page.record_count} records "
+                f"the paging ends here, but the server reports {page.record_count} records "
                 f"and {self.records} were received",
             )
 
