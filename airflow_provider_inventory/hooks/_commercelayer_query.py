@@ -129,11 +129,13 @@ def checked_workers(max_workers: Any) -> int:
 
 def checked_partitions(n: Any) -> int:
     """The number of partitions to plan, from 1 to :data:`MAX_PARTITIONS`."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_PARTITIONS:
-        raise InventoryConfigError(
-            f"n must be a whole number from 1 to {MAX_PARTITIONS}, got {n!r}."
-        )
-    return n
+    return number_in_range(
+        "n",
+        n,
+        1,
+        MAX_PARTITIONS,
+        f"plan 1 to {MAX_PARTITIONS} id ranges (fewer come back for small sets).",
+    )
 
 
 def check_parallel(query: Query, workers: int, partition: Mapping[str, Any] | None) -> None:

@@ -449,8 +449,10 @@ def test_plan_partitions_of_small_and_empty_sets(
     ]
     assert hook.plan_partitions("packages", 1) == [{"id_gteq": None, "id_lt": None}]
     sent = len(sandbox_env.requests)
-    with pytest.raises(InventoryConfigError, match="n must be a whole number"):
+    with pytest.raises(InventoryConfigError, match="n=0 is out of range: plan 1 to 1000"):
         hook.plan_partitions("packages", 0)
+    with pytest.raises(InventoryConfigError, match="n must be a whole number, got '2'"):
+        hook.plan_partitions("packages", "2")  # type: ignore[arg-type]
     with pytest.raises(InventoryConfigError, match="would clash"):
         hook.plan_partitions("packages", 2, filters={"id_gteq": "a"})
     assert len(sandbox_env.requests) == sent
