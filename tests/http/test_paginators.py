@@ -33,6 +33,7 @@ from airflow_provider_inventory._http.paginators import (
 from airflow_provider_inventory._http.stream import RecordStream
 from airflow_provider_inventory.hooks import _commercelayer_query as cl_pages
 from airflow_provider_inventory.hooks import pack as pack_hook
+from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
 from tests.http import API_TOKEN, ClientFactory, Reply, ScriptedServer, Seen
 
 IDS = [f"r{number:03d}" for number in range(1, 101)]
@@ -67,7 +68,8 @@ def capped_jsonapi(
         if links:
             body["links"] = {}
             if number * CAP < len(matching):
-                body["links"]["next"] = f"{server.url}/things?" + "&".join(
+                path = urlsplit(seen.target).path
+                body["links"]["next"] = f"{server.url}{path}?" + "&".join(
                     f"{k}={v}" for k, v in {**query, "page[number]": str(number + 1)}.items()
                 )
         return Reply(200, body)
@@ -154,6 +156,38 @@ def test_page_numbers_without_totals_end_at_a_short_page(
 
     assert ids_of(listing(client, paginator, end)) == IDS
     assert server.count == 11  # the eleventh page is empty
+
+
+def test_the_commerce_layer_hook_lists_every_record_of_a_server_that_caps_pages(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing_answer = capped_jsonapi(server)
+
+    def answer(seen: Seen) -> Reply:
+        if seen.method == "POST":
+            return Reply(200, {"access_token": "tok-capped-1", "expires_in": 7200})
+        return listing_answer(seen)
+
+    server.default = answer
+    connection = {
+        "conn_type": "commercelayer",
+        "host": server.url,
+        "login": "client-id",
+        "password": "client-secret",
+        "extra": {
+            "auth_url": f"{server.url}/oauth/token",
+            "rate_limit_average": 6000,
+            "rate_limit_burst": 1000,
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CL_CAPPED", json.dumps(connection))
+
+    with CommerceLayerHook("cl_capped") as hook:
+        by_id = [record["id"] for record in hook.iter_resources("things")]
+        by_links = [record["id"] for record in hook.iter_resources("things", sort="-id")]
+
+    assert by_id == IDS  # keyset: short pages with next links are not the end
+    assert sorted(by_links) == IDS  # links.next followed over short pages
 
 
 # ---------------------------------------------------------------------- totals that disagree
