@@ -87,6 +87,12 @@ def listing(
     return paginate(client.get_json, paginator, parse, guard=guard, end=end)
 
 
+def keyset(client: ApiClient, end: EndOfListing, **params: str) -> KeysetPaginator:
+    """Commerce Layer's default paging of ``things``: by id, 25 a page, after the last id."""
+    query = {"sort": "id", "page[size]": "25", **params}
+    return KeysetPaginator(client.url_for("things"), query, "filter[q][id_gt]", end)
+
+
 def ids_of(pages: Iterator[Page]) -> list[str]:
     return [record["id"] for page in pages for record in page.records]
 
@@ -100,9 +106,7 @@ def test_keyset_short_pages_with_a_next_link_are_not_the_end(
     server.default = capped_jsonapi(server)
     client = client_for(server.url)
     end = EndOfListing("things")
-    paginator = KeysetPaginator(
-        client.url_for("things"), {"sort": "id", "page[size]": "25"}, "filter[q][id_gt]", end
-    )
+    paginator = keyset(client, end)
 
     assert ids_of(listing(client, paginator, end)) == IDS
     # ten pages of ten; the last says it held the rest, so no empty page is asked for
@@ -115,9 +119,7 @@ def test_keyset_without_totals_or_links_goes_on_until_an_empty_page(
     server.default = capped_jsonapi(server, totals=False, links=False)
     client = client_for(server.url)
     end = EndOfListing("things")
-    paginator = KeysetPaginator(
-        client.url_for("things"), {"sort": "id", "page[size]": "25"}, "filter[q][id_gt]", end
-    )
+    paginator = keyset(client, end)
 
     assert ids_of(listing(client, paginator, end)) == IDS
     assert server.count == 11
@@ -244,9 +246,7 @@ def test_keyset_goes_on_when_the_totals_say_more_than_the_links(
     server.default = no_next
     client = client_for(server.url)
     end = EndOfListing("things")
-    paginator = KeysetPaginator(
-        client.url_for("things"), {"sort": "id", "page[size]": "25"}, "filter[q][id_gt]", end
-    )
+    paginator = keyset(client, end)
 
     assert ids_of(listing(client, paginator, end)) == IDS
 
@@ -258,7 +258,7 @@ def test_an_empty_keyset_page_the_server_counts_records_for_is_an_error(
     server.default = Reply(200, {"data": [], "meta": {"record_count": 4}})
     client = client_for(server.url)
     end = EndOfListing("things")
-    paginator = KeysetPaginator(client.url_for("things"), {"sort": "id"}, "filter[q][id_gt]", end)
+    paginator = keyset(client, end)
 
     with pytest.raises(PaginationError, match=r"it is empty, but the server counts 4 more"):
         list(listing(client, paginator, end))
@@ -333,8 +333,7 @@ def test_concurrent_ranges_yield_every_page_once(
     listings = []
     for low, high in bounds:
         end = EndOfListing("things")
-        params = {"sort": "id", "filter[q][id_gteq]": low, "filter[q][id_lt]": high}
-        paginator = KeysetPaginator(client.url_for("things"), params, "filter[q][id_gt]", end)
+        paginator = keyset(client, end, **{"filter[q][id_gteq]": low, "filter[q][id_lt]": high})
         listings.append(listing(client, paginator, end))
 
     assert sorted(ids_of(paginate_concurrently(listings, workers=3))) == IDS
@@ -376,9 +375,7 @@ def test_the_stream_counts_what_it_received_and_yielded_and_logs_one_summary(
     server.default = capped_jsonapi(server)
     client = client_for(server.url)
     end = EndOfListing("things")
-    paginator = KeysetPaginator(
-        client.url_for("things"), {"sort": "id", "page[size]": "25"}, "filter[q][id_gt]", end
-    )
+    paginator = keyset(client, end)
     odd = lambda page: [r for r in page.records if int(r["id"][1:]) % 2]  # noqa: E731
     stream = RecordStream(
         listing(client, paginator, end), what="things", stats=lambda: client.stats, records_of=odd
