@@ -16,7 +16,10 @@ created during the listing is yielded when its id sorts after the position reach
 between pages during the listing can still be missed: use the default order where that matters.
 Parallel listings split the id space into disjoint ranges
 (:meth:`CommerceLayerHook.plan_partitions`), keyset-page each range on its own thread and yield
-pages as they arrive (ascending id within a range, ranges interleaved).
+pages as they arrive (ascending id within a range, ranges interleaved). The paging and its
+end-of-listing checks are the shared ``_http.paginators``; the records come back as the shared
+``_http.stream.RecordStream``; query validation, partition planning and page bodies are in
+``hooks._commercelayer_query``.
 
 Requests are paced so that a listing never sends faster than the API allows: one sliding-window
 pacer per API host and rate-limit class ("cacheable" for the resources Commerce Layer documents as
