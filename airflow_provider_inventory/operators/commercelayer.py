@@ -44,8 +44,9 @@ from airflow_provider_inventory.operators.base import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_inventory.assets import DatasetName
     from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
-    from airflow_provider_inventory.records import RecordSelection
+    from airflow_provider_inventory.records import Column, RecordSelection
     from airflow_provider_inventory.window import Window
 
 #: Documented attributes of a package.
@@ -72,6 +73,27 @@ PACKAGE_RELATIONSHIPS = {
 }
 #: Keys of every flattened record.
 RECORD_KEYS = ("id", "type", "meta")
+#: How the fields every resource has are stored in Parquet (name, kind, nullable).
+RESOURCE_TYPES = (
+    ("id", "string", False),
+    ("type", "string", False),
+    ("created_at", "timestamp", False),
+    ("updated_at", "timestamp", False),
+    ("metadata", "json", True),
+    ("meta", "json", True),
+)
+#: How the documented package attributes are stored in Parquet (all nullable: sparse fieldsets
+#: and optional attributes).
+PACKAGE_TYPES = (
+    ("name", "string"),
+    ("code", "string"),
+    ("length", "float64"),
+    ("width", "float64"),
+    ("height", "float64"),
+    ("unit_of_length", "string"),
+    ("reference", "string"),
+    ("reference_origin", "string"),
+)
 
 _FILTERS_EXAMPLE = "{'stock_location_code_eq': 'milan_wh'}"
 _PARTITION_EXAMPLE = "{'id_gteq': 'AbCd', 'id_lt': 'MnOp'}"
@@ -108,6 +130,24 @@ def flattened_fields(
         return None
     names = {*fields, *included}
     return frozenset({*RECORD_KEYS, *names, *(f"{name}_id" for name in names)})
+
+
+def resource_columns(resource: str, include: Sequence[str] | None) -> dict[str, Column]:
+    """The column types known for a flattened Commerce Layer record (Parquet, lineage).
+
+    Every resource: ``id``/``type`` strings, ``created_at``/``updated_at`` UTC timestamps,
+    ``metadata`` and the JSON:API ``meta`` as JSON text; each included relationship's
+    ``<name>_id`` as a string and its included record(s) as JSON text. Packages add their
+    documented attributes (dimensions as float64). Other attributes are inferred by the writer.
+    """
+    from airflow_provider_inventory.records.columns import columns
+
+    known = columns(*RESOURCE_TYPES)  # type: ignore[arg-type]
+    if resource == "packages":
+        known.update(columns(*PACKAGE_TYPES))  # type: ignore[arg-type]
+    for name in {path.split(".", 1)[0] for path in include or ()}:
+        known.update(columns((f"{name}_id", "string"), (name, "json")))
+    return known
 
 
 def _split_names(value: str | list[Any] | None) -> list[str] | None:
@@ -252,6 +292,16 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
     def known_fields(self, arguments: Mapping[str, Any]) -> Collection[str] | None:
         """See :func:`flattened_fields`."""
         return flattened_fields(arguments["resource"], arguments["fields"], arguments["include"])
+
+    def declared_columns(self, arguments: Mapping[str, Any]) -> Mapping[str, Column]:
+        """See :func:`resource_columns`."""
+        return resource_columns(arguments["resource"], arguments["include"])
+
+    def lineage_dataset(self, hook: CommerceLayerHook, arguments: Mapping[str, Any]) -> DatasetName:
+        """``commercelayer://{slug}`` / ``{resource}``."""
+        from airflow_provider_inventory.assets import commercelayer_dataset, commercelayer_slug
+
+        return commercelayer_dataset(commercelayer_slug(hook.api_url), arguments["resource"])
 
     def record_selection(self, arguments: Mapping[str, Any]) -> RecordSelection:
         """As in the base class; naming a relationship field that is not included gets a hint."""

@@ -331,7 +331,11 @@ def test_writer_misuse_is_reported(tmp_path: Path) -> None:
         ("   ", "output_path is empty"),
         ("file:///tmp/exports/", "names a directory"),
         (42, "output_path must be a string, a pathlib path or an ObjectStoragePath"),
-        ("ftp://host/x.jsonl", "No filesystem registered for scheme ftp.*attach a filesystem"),
+        (
+            "ftp://host/x.jsonl",
+            "output_path=.*no filesystem is registered for the 'ftp' scheme.*"
+            "fsspec implementation / provider that registers the scheme.*attach a filesystem",
+        ),
     ],
 )
 def test_bad_output_paths_fail_before_anything_is_written(output_path: Any, message: str) -> None:
