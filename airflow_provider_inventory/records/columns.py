@@ -41,14 +41,17 @@ class RecordLayout:
     """The fields a task writes and the types it knows for them.
 
     Attributes:
-        fields: the record keys written, in order, or ``None`` when they are known only once
+        fields: the record keys expected, in order, or ``None`` when they are known only once
             records arrive (a resource without a documented field list, no ``select``).
         declared: types documented by the API, by field name; fields without one are inferred
             from the values (see the Parquet writer).
+        exact: ``fields`` is the complete set (``select`` was given): other keys are not
+            written. Otherwise keys the API sends beyond ``fields`` are columns too.
     """
 
     fields: tuple[str, ...] | None = None
     declared: Mapping[str, Column] = field(default_factory=dict)
+    exact: bool = False
 
     @classmethod
     def of(
@@ -66,7 +69,7 @@ class RecordLayout:
             known: every field the API returns for this listing, if known.
         """
         if selected is not None:
-            return cls(tuple(selected), declared)
+            return cls(tuple(selected), declared, exact=True)
         if known is None:
             return cls(None, declared)
         return cls(tuple(ordered(known, declared)), declared)

@@ -279,7 +279,7 @@ class ParquetWriter:
         if self._writer is None:
             self._start(self._fix_columns(batch))
         assert self.columns is not None
-        if self.layout.fields is None:
+        if not self.layout.exact:
             _check_no_new_fields(batch, self.columns, first_record)
         import pyarrow as pa
 
@@ -292,9 +292,9 @@ class ParquetWriter:
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._writer.schema))
 
     def _fix_columns(self, batch: Sequence[Record]) -> tuple[Column, ...]:
-        names = self.layout.fields
-        if names is None:
-            names = tuple(dict.fromkeys(key for record in batch for key in record))
+        names = self.layout.fields or ()
+        if not self.layout.exact:  # undocumented keys the API sends are kept, not dropped
+            names = tuple(dict.fromkeys([*names, *(key for record in batch for key in record)]))
         fixed = []
         for name in names:
             declared = self.layout.column(name)
@@ -321,7 +321,7 @@ def _check_no_new_fields(
             raise ValueError(
                 f"Record {first_record + offset} has a field {extra!r} that the first row group "
                 f"did not have; a Parquet file's columns are fixed when it starts. Name the "
-                f"fields to write with select=[...] (or a sparse fieldset), or write JSON Lines."
+                f"fields to write with select=[...], or write JSON Lines."
             )
 
 

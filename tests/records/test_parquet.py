@@ -293,6 +293,21 @@ def test_a_field_the_first_row_group_lacked_is_refused(tmp_path: Path) -> None:
         writer.write_many([{"id": "1"}, {"id": "2"}, {"id": "3", "late": 1}])
 
 
+def test_undocumented_keys_are_kept_unless_select_named_the_fields(tmp_path: Path) -> None:
+    records = [{**r, "warehouse_id": "wh_1"} for r in serial_numbers(3)]
+
+    write_records(records, tmp_path / "all.parquet", layout=PACK_LAYOUT)
+    selected = RecordLayout.of(PACK_LAYOUT.declared, selected=["id", "code"])
+    write_records(records, tmp_path / "selected.parquet", layout=selected)
+
+    assert pq.read_schema(tmp_path / "all.parquet").names == [
+        *SERIAL_NUMBER_FIELDS,
+        "warehouse_id",
+    ]
+    assert list(read_records(tmp_path / "all.parquet")) == records
+    assert pq.read_schema(tmp_path / "selected.parquet").names == ["id", "code"]
+
+
 def test_integral_floats_fit_int64_and_numbers_fit_declared_strings(tmp_path: Path) -> None:
     layout = RecordLayout(
         ("id", "count"), {"id": Column("id", "string"), "count": Column("count", "int64")}
