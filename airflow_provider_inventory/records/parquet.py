@@ -443,13 +443,14 @@ def _timestamp_text(array: pa.Array) -> list[str | None]:
     try:
         exact = utc.cast(pa.timestamp("ms", tz="UTC"))  # refuses to drop sub-millisecond parts
     except pa.ArrowInvalid:
-        return [
-            None if v is None else format_instant(v).replace("Z", "") + _micros(v)
-            for v in utc.to_pylist()
-        ]
+        return [None if moment is None else _instant_text(moment) for moment in utc.to_pylist()]
     text: list[str | None] = pc.strftime(exact, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
     return text
 
 
-def _micros(moment: datetime) -> str:
-    return f"{moment.microsecond % 1000:03d}Z"
+def _instant_text(moment: datetime) -> str:
+    """``format_instant``'s milliseconds, extended to microseconds when there are any."""
+    text = format_instant(moment)
+    if moment.microsecond % 1000 == 0:
+        return text
+    return f"{text[:-1]}{moment.microsecond % 1000:03d}Z"
