@@ -45,9 +45,9 @@ if TYPE_CHECKING:
     from airflow_provider_inventory.records import (
         Column,
         Manifest,
+        RecordFileWriter,
         RecordLayout,
         RecordSelection,
-        RecordWriter,
         Watermark,
     )
     from airflow_provider_inventory.window import Window
@@ -300,7 +300,7 @@ def observe_keys(records: Iterator[Record], seen: set[str]) -> Iterator[Record]:
 
 
 def written_fields(
-    writer: RecordWriter, layout: RecordLayout, seen: set[str]
+    writer: RecordFileWriter, layout: RecordLayout, seen: set[str]
 ) -> tuple[tuple[str, str | None], ...]:
     """``(name, kind)`` of what a committed writer wrote: Parquet's columns, else the layout's
     fields (or the keys seen) with their documented kinds."""

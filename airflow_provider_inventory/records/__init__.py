@@ -29,7 +29,6 @@ from airflow_provider_inventory.records.filtering import (
 )
 from airflow_provider_inventory.records.formats import (
     OutputFormat,
-    RecordWriter,
     check_output_path,
     open_writer,
     output_format,
@@ -46,7 +45,7 @@ from airflow_provider_inventory.records.manifest import (
     check_max_xcom_records,
     collect_for_xcom,
 )
-from airflow_provider_inventory.records.storage import PathArgument, storage_path
+from airflow_provider_inventory.records.storage import PathArgument, RecordFileWriter, storage_path
 
 __all__ = [
     "DEFAULT_MAX_XCOM_RECORDS",
@@ -57,11 +56,11 @@ __all__ = [
     "OutputFormat",
     "PathArgument",
     "Record",
+    "RecordFileWriter",
     "RecordLayout",
     "RecordPredicate",
     "RecordProjection",
     "RecordSelection",
-    "RecordWriter",
     "Watermark",
     "XComLimitExceededError",
     "build_manifest",

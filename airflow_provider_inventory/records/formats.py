@@ -17,8 +17,7 @@ and downstream ``for record in read_records(manifest): ...`` whatever the format
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._types import Record
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_inventory.records.columns import RecordLayout
     from airflow_provider_inventory.records.manifest import Manifest, Watermark
-    from airflow_provider_inventory.records.storage import PathArgument
+    from airflow_provider_inventory.records.storage import PathArgument, RecordFileWriter
     from airflow_provider_inventory.window import Window
 
 OutputFormat = Literal["jsonl", "jsonl.gz", "parquet"]
@@ -41,42 +40,6 @@ def output_format(name: str) -> OutputFormat:
     if lowered.endswith(".parquet"):
         return "parquet"
     return "jsonl.gz" if name.endswith(".gz") else "jsonl"
-
-
-class RecordWriter(Protocol):
-    """What every format's writer offers (``JsonlWriter``, ``ParquetWriter``)."""
-
-    path: ObjectStoragePath
-    records: int
-    manifest: Manifest | None
-
-    @property
-    def bytes(self) -> int:
-        """Bytes handed to storage so far; after commit, the file's size."""
-
-    def __enter__(self) -> RecordWriter: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
-
-    def open(self) -> None:
-        """Create the temporary file."""
-
-    def write(self, record: Record) -> None:
-        """Append one record."""
-
-    def write_many(self, records: Iterable[Record]) -> None:
-        """Append every record."""
-
-    def commit(self) -> Manifest:
-        """Move the file into place and return its manifest."""
-
-    def abort(self) -> None:
-        """Remove the temporary file."""
 
 
 def check_output_path(
@@ -111,7 +74,7 @@ def open_writer(
     window: Window | None = None,
     watermark: Watermark | None = None,
     layout: RecordLayout | None = None,
-) -> RecordWriter:
+) -> RecordFileWriter:
     """The writer for ``output_path``'s format (not yet opened; use it as a context manager).
 
     Args:

@@ -13,19 +13,16 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
-from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
 from airflow_provider_inventory._http.redaction import redact_url
 from airflow_provider_inventory._types import Record
-from airflow_provider_inventory.records.manifest import Manifest, Watermark, build_manifest
+from airflow_provider_inventory.records.manifest import Manifest, Watermark
 from airflow_provider_inventory.records.storage import (
-    AtomicFile,
+    CountingSink,
     PathArgument,
-    filesystem,
+    RecordFileWriter,
     record_lineage,
-    storage_path,
 )
 from airflow_provider_inventory.window import Window
 
@@ -48,12 +45,11 @@ def _utf8_safe(line: str) -> str:
     return line
 
 
-class JsonlWriter:
+class JsonlWriter(RecordFileWriter):
     """Atomically write records to a JSON Lines file, streaming, with progress counters.
 
-    Use it as a context manager; it opens the temporary file on entry (so an unwritable
-    destination fails before anything is fetched), aborts on an exception, and commits on a clean
-    exit if :meth:`commit` was not called::
+    See :class:`~airflow_provider_inventory.records.storage.RecordFileWriter` for the ``with``
+    protocol, ``commit`` and ``abort``::
 
         watermark = Watermark()
         with JsonlWriter(output_path, window=window, watermark=watermark) as writer:
@@ -63,9 +59,6 @@ class JsonlWriter:
                     log.info("Wrote %d records (%d bytes)", writer.records, writer.bytes)
             manifest = writer.commit()
 
-    If the process is killed outright (SIGKILL, OOM), the hidden temporary file may remain; the
-    final name never holds a partial file.
-
     Args:
         output_path: the file to write; a name ending in ``.gz`` is gzip-compressed.
         window: the listing's ``[since, before)`` window, for the manifest.
@@ -73,13 +66,6 @@ class JsonlWriter:
 
     Raises:
         InventoryConfigError: ``output_path`` is invalid or its scheme has no filesystem.
-
-    Attributes:
-        path: the final file.
-        records: records written so far.
-        bytes: bytes handed to storage so far (compressed for ``.gz``; lags the buffered records);
-            after commit, the size of the file.
-        manifest: the :class:`Manifest`, once committed.
     """
 
     def __init__(
@@ -89,52 +75,11 @@ class JsonlWriter:
         window: Window | None = None,
         watermark: Watermark | None = None,
     ) -> None:
-        self.path = storage_path(output_path)
-        self.window = window
-        self.watermark = watermark
-        self.records = 0
-        self.manifest: Manifest | None = None
-        self._file = AtomicFile(self.path, filesystem(self.path), "JsonlWriter")
+        super().__init__(output_path, window=window, watermark=watermark)
         self._compress = self.path.name.endswith(".gz")
         self._buffer: list[str] = []
         self._buffered = 0
         self._gzip: gzip.GzipFile | None = None
-        self._open = False
-
-    @property
-    def bytes(self) -> int:
-        """Bytes handed to storage so far."""
-        return self._file.written
-
-    def __enter__(self) -> JsonlWriter:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif self._file.state == "open":
-            self.commit()
-
-    def open(self) -> None:
-        """Create the temporary file (and, for local paths, the parent directories).
-
-        Raises:
-            RuntimeError: the writer was already opened.
-            InventoryConfigError: a local ``output_path`` is an existing directory.
-            OSError: the destination cannot be written.
-        """
-        sink = self._file.open()
-        if self._compress:
-            self._gzip = gzip.GzipFile(
-                filename="", mode="wb", fileobj=sink, compresslevel=_GZIP_LEVEL, mtime=0
-            )
-        self._open = True
 
     def write(self, record: Record) -> None:
         """Append one record.
@@ -156,43 +101,19 @@ class JsonlWriter:
         if self._buffered >= _FLUSH_CHARACTERS:
             self._flush()
 
-    def write_many(self, records: Iterable[Record]) -> None:
-        """Append every record of ``records`` (consumed lazily)."""
-        write = self.write
-        for record in records:
-            write(record)
+    def _start(self, sink: CountingSink) -> None:
+        if self._compress:
+            self._gzip = gzip.GzipFile(
+                filename="", mode="wb", fileobj=sink, compresslevel=_GZIP_LEVEL, mtime=0
+            )
 
-    def commit(self) -> Manifest:
-        """Finish the file, move it to its final name and return its manifest.
+    def _finish(self) -> None:
+        self._flush()
+        self._close_compressor()
 
-        Raises:
-            RuntimeError: the writer is not open.
-        """
-        self._file.check_open()
-        try:
-            self._flush()
-            self._close_compressor()
-        except BaseException:
-            self.abort()
-            raise
-        self._open = False
-        self._file.commit()
-        self.manifest = build_manifest(
-            str(self.path),
-            records=self.records,
-            size=self.bytes,
-            window=self.window,
-            watermark=self.watermark.value if self.watermark else None,
-        )
-        return self.manifest
-
-    def abort(self) -> None:
-        """Discard everything written and remove the temporary file; safe to call twice."""
-        self._open = False
+    def _discard(self) -> None:
         self._buffer.clear()
-        with suppress(Exception):
-            self._close_compressor()
-        self._file.abort()
+        self._close_compressor()
 
     def _flush(self) -> None:
         if not self._buffer:

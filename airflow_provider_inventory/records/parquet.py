@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from datetime import datetime
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_inventory._http.errors import BadResponseError, InventoryConfigError
 from airflow_provider_inventory._http.redaction import redact_url
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.records.columns import Column, ColumnKind, RecordLayout
-from airflow_provider_inventory.records.manifest import Manifest, Watermark, build_manifest
+from airflow_provider_inventory.records.manifest import Watermark
 from airflow_provider_inventory.records.storage import (
-    AtomicFile,
     PathArgument,
-    filesystem,
+    RecordFileWriter,
     record_lineage,
     storage_path,
 )
@@ -131,11 +130,11 @@ def _all_timestamps(values: Sequence[str]) -> bool:
     return True
 
 
-class ParquetWriter:
+class ParquetWriter(RecordFileWriter):
     """Atomically write records to a Parquet file, one row group per ``row_group_records``.
 
-    Used like :class:`~airflow_provider_inventory.records.jsonl.JsonlWriter` (a context manager
-    with ``write`` / ``write_many`` / ``commit`` / ``abort``)::
+    Used like :class:`~airflow_provider_inventory.records.jsonl.JsonlWriter` (see
+    :class:`~airflow_provider_inventory.records.storage.RecordFileWriter`)::
 
         with ParquetWriter(output_path, layout=layout, watermark=watermark) as writer:
             writer.write_many(records)
@@ -152,10 +151,7 @@ class ParquetWriter:
         InventoryConfigError: pyarrow is missing, or ``output_path`` is invalid.
 
     Attributes:
-        path: the final file.
-        records: records written so far (buffered ones included).
         columns: the file's columns, fixed when the first row group is written.
-        manifest: the manifest, once committed.
     """
 
     def __init__(
@@ -167,50 +163,13 @@ class ParquetWriter:
         layout: RecordLayout | None = None,
         row_group_records: int = ROW_GROUP_RECORDS,
     ) -> None:
-        self.path = storage_path(output_path)
-        require_pyarrow("output_path", str(self.path))
-        self.window = window
-        self.watermark = watermark
+        require_pyarrow("output_path", str(storage_path(output_path)))
+        super().__init__(output_path, window=window, watermark=watermark)
         self.layout = layout or RecordLayout()
         self.row_group_records = max(1, row_group_records)
-        self.records = 0
         self.columns: tuple[Column, ...] | None = None
-        self.manifest: Manifest | None = None
-        self._file = AtomicFile(self.path, filesystem(self.path), "ParquetWriter")
         self._buffer: list[Record] = []
         self._writer: Any = None  # pyarrow.parquet.ParquetWriter once the schema is known
-        self._open = False
-
-    @property
-    def bytes(self) -> int:
-        """Bytes handed to storage so far; after commit, the size of the file."""
-        return self._file.written
-
-    def __enter__(self) -> ParquetWriter:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif self._file.state == "open":
-            self.commit()
-
-    def open(self) -> None:
-        """Create the temporary file.
-
-        Raises:
-            RuntimeError: the writer was already opened.
-            InventoryConfigError: a local ``output_path`` is an existing directory.
-            OSError: the destination cannot be written.
-        """
-        self._file.open()
-        self._open = True
 
     def write(self, record: Record) -> None:
         """Append one record (written with the next full row group).
@@ -227,47 +186,17 @@ class ParquetWriter:
         if len(self._buffer) >= self.row_group_records:
             self._flush()
 
-    def write_many(self, records: Iterable[Record]) -> None:
-        """Append every record of ``records`` (consumed lazily)."""
-        write = self.write
-        for record in records:
-            write(record)
+    def _finish(self) -> None:
+        self._flush()
+        if self._writer is None:  # no records: an empty file with the known columns
+            self._start_row_groups(self._fix_columns([]))
+        self._writer.close()
 
-    def commit(self) -> Manifest:
-        """Write the last row group, close the file, move it into place and return its manifest.
-
-        Raises:
-            RuntimeError: the writer is not open.
-        """
-        self._file.check_open()
-        try:
-            self._flush()
-            if self._writer is None:  # no records: an empty file with the known columns
-                self._start(self._fix_columns([]))
-            self._writer.close()
-        except BaseException:
-            self.abort()
-            raise
-        self._open = False
-        self._file.commit()
-        self.manifest = build_manifest(
-            str(self.path),
-            records=self.records,
-            size=self.bytes,
-            window=self.window,
-            watermark=self.watermark.value if self.watermark else None,
-        )
-        return self.manifest
-
-    def abort(self) -> None:
-        """Discard everything written and remove the temporary file; safe to call twice."""
-        self._open = False
+    def _discard(self) -> None:
         self._buffer.clear()
         writer, self._writer = self._writer, None
         if writer is not None:
-            with suppress(Exception):
-                writer.close()
-        self._file.abort()
+            writer.close()
 
     # ------------------------------------------------------------------ row groups
 
@@ -277,7 +206,7 @@ class ParquetWriter:
         batch, self._buffer = self._buffer, []
         first_record = self.records - len(batch) + 1
         if self._writer is None:
-            self._start(self._fix_columns(batch))
+            self._start_row_groups(self._fix_columns(batch))
         assert self.columns is not None
         if not self.layout.exact:
             _check_no_new_fields(batch, self.columns, first_record)
@@ -301,7 +230,7 @@ class ParquetWriter:
             fixed.append(declared or infer_column(name, [r.get(name) for r in batch]))
         return tuple(fixed)
 
-    def _start(self, columns: tuple[Column, ...]) -> None:
+    def _start_row_groups(self, columns: tuple[Column, ...]) -> None:
         import pyarrow.parquet as pq
 
         self.columns = columns

@@ -2,8 +2,10 @@
 
 Every file format goes through these pieces: :func:`storage_path` turns what a user passed into an
 :class:`airflow.sdk.ObjectStoragePath`, :func:`filesystem` finds the fsspec filesystem for its
-scheme (or says which package adds the scheme), and :class:`AtomicFile` writes under a hidden
-temporary sibling (``.{name}.tmp-{hex}``) that is moved to the final name only on commit.
+scheme (or says which package adds the scheme), :class:`AtomicFile` writes under a hidden
+temporary sibling (``.{name}.tmp-{hex}``) that is moved to the final name only on commit, and
+:class:`RecordFileWriter` is what every format's writer shares (counters, the ``with`` protocol,
+the manifest).
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Iterable
 from contextlib import suppress
+from types import TracebackType
 from typing import IO, TYPE_CHECKING, Union
 
 from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._http.redaction import redact_url
+from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.records.manifest import Manifest, Watermark, build_manifest
+from airflow_provider_inventory.window import Window
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -252,3 +259,130 @@ class AtomicFile:
         """Close the storage file if it is still open."""
         if self.sink is not None:
             self.sink.close()
+
+
+class RecordFileWriter:
+    """Base of the format writers: an atomic file, counters, the ``with`` protocol, the manifest.
+
+    Use a writer as a context manager; it opens the temporary file on entry (so an unwritable
+    destination fails before anything is fetched), aborts on an exception, and commits on a clean
+    exit if :meth:`commit` was not called. If the process is killed outright (SIGKILL, OOM), the
+    hidden temporary file may remain; the final name never holds a partial file.
+
+    A format implements :meth:`write` and the hooks ``_start`` (the file was created),
+    ``_finish`` (write what is buffered, before the file is moved) and ``_discard`` (drop buffers
+    on abort).
+
+    Args:
+        output_path: the file to write.
+        window: the listing's ``[since, before)`` window, for the manifest.
+        watermark: a tracker whose value at commit time goes into the manifest.
+
+    Raises:
+        InventoryConfigError: ``output_path`` is invalid or its scheme has no filesystem.
+
+    Attributes:
+        path: the final file.
+        records: records written so far.
+        manifest: the :class:`~airflow_provider_inventory.records.manifest.Manifest`, once
+            committed.
+    """
+
+    def __init__(
+        self,
+        output_path: PathArgument,
+        *,
+        window: Window | None = None,
+        watermark: Watermark | None = None,
+    ) -> None:
+        self.path = storage_path(output_path)
+        self.window = window
+        self.watermark = watermark
+        self.records = 0
+        self.manifest: Manifest | None = None
+        self._file = AtomicFile(self.path, filesystem(self.path), type(self).__name__)
+        self._open = False
+
+    @property
+    def bytes(self) -> int:
+        """Bytes handed to storage so far (lags what is buffered); after commit, the file's size."""
+        return self._file.written
+
+    def __enter__(self) -> RecordFileWriter:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif self._file.state == "open":
+            self.commit()
+
+    def open(self) -> None:
+        """Create the temporary file (and, for local paths, the parent directories).
+
+        Raises:
+            RuntimeError: the writer was already opened.
+            InventoryConfigError: a local ``output_path`` is an existing directory.
+            OSError: the destination cannot be written.
+        """
+        self._start(self._file.open())
+        self._open = True
+
+    def write(self, record: Record) -> None:
+        """Append one record.
+
+        Raises:
+            RuntimeError: the writer is not open.
+        """
+        raise NotImplementedError
+
+    def write_many(self, records: Iterable[Record]) -> None:
+        """Append every record of ``records`` (consumed lazily)."""
+        write = self.write
+        for record in records:
+            write(record)
+
+    def commit(self) -> Manifest:
+        """Finish the file, move it to its final name and return its manifest.
+
+        Raises:
+            RuntimeError: the writer is not open.
+        """
+        self._file.check_open()
+        try:
+            self._finish()
+        except BaseException:
+            self.abort()
+            raise
+        self._open = False
+        self._file.commit()
+        self.manifest = build_manifest(
+            str(self.path),
+            records=self.records,
+            size=self.bytes,
+            window=self.window,
+            watermark=self.watermark.value if self.watermark else None,
+        )
+        return self.manifest
+
+    def abort(self) -> None:
+        """Discard everything written and remove the temporary file; safe to call twice."""
+        self._open = False
+        with suppress(Exception):
+            self._discard()
+        self._file.abort()
+
+    def _start(self, sink: CountingSink) -> None:
+        """The temporary file was created; ``sink`` is its byte stream."""
+
+    def _finish(self) -> None:
+        """Write everything still buffered and close the format's stream (not the file)."""
+
+    def _discard(self) -> None:
+        """Drop buffers and close the format's stream; may raise (suppressed by abort)."""

@@ -337,21 +337,6 @@ def test_memory_filesystem(memory_root: str) -> None:
     assert list(read_records(manifest)) == list(serial_numbers(30))
 
 
-@pytest.fixture
-def memory_root() -> Iterator[str]:
-    import uuid
-
-    from airflow.sdk.io import attach
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    fs = MemoryFileSystem()
-    attach("memory", fs=fs)
-    folder = f"parquet-{uuid.uuid4().hex}"
-    yield f"memory://{folder}"
-    if fs.exists(f"/{folder}"):
-        fs.rm(f"/{folder}", recursive=True)
-
-
 # ---------------------------------------------------------------------- without pyarrow
 
 
