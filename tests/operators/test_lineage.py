@@ -374,6 +374,19 @@ def test_provider_info_registers_the_handlers() -> None:
     assert manager.asset_uri_handlers["pack"] is normalize_pack_uri
     assert manager.asset_uri_handlers["commercelayer"] is normalize_commercelayer_uri
     assert manager.asset_to_openlineage_converters["pack"] is convert_asset_to_openlineage
+    assert manager.asset_factories["commercelayer"] is create_commercelayer_asset
+
+
+def test_provider_info_matches_airflows_schema() -> None:
+    import json
+    from importlib.resources import files
+
+    import jsonschema
+
+    from airflow_provider_inventory import get_provider_info
+
+    schema = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
 
 
 @pytest.mark.parametrize(
