@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_inventory.assets import DatasetName
     from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
-    from airflow_provider_inventory.records import Column, RecordSelection
+    from airflow_provider_inventory.records import Column, ColumnKind, RecordSelection
     from airflow_provider_inventory.window import Window
 
 #: Documented attributes of a package.
@@ -73,10 +73,14 @@ PACKAGE_RELATIONSHIPS = {
 }
 #: Keys of every flattened record.
 RECORD_KEYS = ("id", "type", "meta")
-#: How the fields every resource has are stored in Parquet (name, kind, nullable).
-RESOURCE_TYPES = (
+#: How the fields every resource has are stored in Parquet (name, kind, nullable): the
+#: identity first, the record's attributes between, then these.
+ColumnSpec = tuple[str, "ColumnKind", bool]
+RESOURCE_IDENTITY_TYPES: tuple[ColumnSpec, ...] = (
     ("id", "string", False),
     ("type", "string", False),
+)
+RESOURCE_COMMON_TYPES: tuple[ColumnSpec, ...] = (
     ("created_at", "timestamp", False),
     ("updated_at", "timestamp", False),
     ("metadata", "json", True),
@@ -84,15 +88,15 @@ RESOURCE_TYPES = (
 )
 #: How the documented package attributes are stored in Parquet (all nullable: sparse fieldsets
 #: and optional attributes).
-PACKAGE_TYPES = (
-    ("name", "string"),
-    ("code", "string"),
-    ("length", "float64"),
-    ("width", "float64"),
-    ("height", "float64"),
-    ("unit_of_length", "string"),
-    ("reference", "string"),
-    ("reference_origin", "string"),
+PACKAGE_TYPES: tuple[ColumnSpec, ...] = (
+    ("name", "string", True),
+    ("code", "string", True),
+    ("length", "float64", True),
+    ("width", "float64", True),
+    ("height", "float64", True),
+    ("unit_of_length", "string", True),
+    ("reference", "string", True),
+    ("reference_origin", "string", True),
 )
 
 _FILTERS_EXAMPLE = "{'stock_location_code_eq': 'milan_wh'}"
@@ -142,10 +146,9 @@ def resource_columns(resource: str, include: Sequence[str] | None) -> dict[str, 
     """
     from airflow_provider_inventory.records.columns import columns
 
-    known = columns(*RESOURCE_TYPES)  # type: ignore[arg-type]
-    if resource == "packages":
-        known.update(columns(*PACKAGE_TYPES))  # type: ignore[arg-type]
-    for name in {path.split(".", 1)[0] for path in include or ()}:
+    attributes = PACKAGE_TYPES if resource == "packages" else ()
+    known = columns(*RESOURCE_IDENTITY_TYPES, *attributes, *RESOURCE_COMMON_TYPES)
+    for name in sorted({path.split(".", 1)[0] for path in include or ()}):
         known.update(columns((f"{name}_id", "string"), (name, "json")))
     return known
 

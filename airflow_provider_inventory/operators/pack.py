@@ -15,7 +15,7 @@ from airflow_provider_inventory.operators.base import (
 if TYPE_CHECKING:
     from airflow_provider_inventory.assets import DatasetName
     from airflow_provider_inventory.hooks.pack import PackHook
-    from airflow_provider_inventory.records import Column
+    from airflow_provider_inventory.records import Column, ColumnKind
     from airflow_provider_inventory.window import Window
 
 #: The fields of a Pack serial number (REST API v1).
@@ -29,7 +29,7 @@ SERIAL_NUMBER_FIELDS = (
     "updated_at",
 )
 #: How each field is stored in Parquet, and whether the API reference says it may be null.
-SERIAL_NUMBER_TYPES = (
+SERIAL_NUMBER_TYPES: tuple[tuple[str, ColumnKind, bool], ...] = (
     ("id", "string", False),
     ("product_id", "string", False),
     ("stock_id", "string", True),
@@ -157,7 +157,7 @@ class PackSerialNumbersOperator(InventoryListOperator["PackHook"]):
         timestamps as UTC timestamps."""
         from airflow_provider_inventory.records.columns import columns
 
-        return columns(*SERIAL_NUMBER_TYPES)  # type: ignore[arg-type]
+        return columns(*SERIAL_NUMBER_TYPES)
 
     def lineage_dataset(self, hook: PackHook, arguments: Mapping[str, Any]) -> DatasetName:
         """``pack://{organization_id}`` / ``serial-numbers``."""

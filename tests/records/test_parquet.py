@@ -30,7 +30,7 @@ from airflow_provider_inventory.records.parquet import ParquetWriter
 from airflow_provider_inventory.sandbox import Sandbox
 
 UTC_US = pa.timestamp("us", tz="UTC")
-PACK_LAYOUT = RecordLayout(SERIAL_NUMBER_FIELDS, columns(*SERIAL_NUMBER_TYPES))  # type: ignore[arg-type]
+PACK_LAYOUT = RecordLayout(SERIAL_NUMBER_FIELDS, columns(*SERIAL_NUMBER_TYPES))
 
 
 def leftovers(directory: Path) -> list[str]:
