@@ -231,7 +231,7 @@ def operator_lineage(facts: LineageFacts | None) -> Any:
                 facets={"schema": schema(facts.fields)},
                 outputFacets={
                     "outputStatistics": OutputStatisticsOutputDatasetFacet(
-                        rowCount=facts.records, size=facts.size
+                        rowCount=facts.records, size=facts.size, fileCount=1
                     )
                 },
             )

@@ -66,6 +66,10 @@ def schema_of(dataset: Any) -> list[tuple[str, str | None]]:
 
 
 def statistics(dataset: Any) -> tuple[int, int]:
+    """``(rows, bytes)`` of an output dataset, after checking it serialises as events do."""
+    from openlineage.client.serde import Serde
+
+    assert Serde.to_dict(dataset)["outputFacets"]["outputStatistics"]["fileCount"] == 1
     stats = dataset.outputFacets["outputStatistics"]
     return stats.rowCount, stats.size
 
