@@ -197,6 +197,20 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_inventory.triggers.commercelayer"],
             },
         ],
+        "asset-uris": [
+            {
+                "schemes": ["pack"],
+                "handler": "airflow_provider_inventory.assets.normalize_pack_uri",
+                "to_openlineage_converter": "airflow_provider_inventory.assets.convert_asset_to_openlineage",
+                "factory": "airflow_provider_inventory.assets.create_pack_asset",
+            },
+            {
+                "schemes": ["commercelayer"],
+                "handler": "airflow_provider_inventory.assets.normalize_commercelayer_uri",
+                "to_openlineage_converter": "airflow_provider_inventory.assets.convert_asset_to_openlineage",
+                "factory": "airflow_provider_inventory.assets.create_commercelayer_asset",
+            },
+        ],
         "integrations": [
             {
                 "integration-name": "Pack",

@@ -40,6 +40,7 @@ SCENARIOS = {
     "cl-parallelism": "benchmarks.cl_parallelism",
     "cpu-cost": "benchmarks.cpu_cost",
     "parse-cost": "benchmarks.parse_cost",
+    "file-formats": "benchmarks.file_formats",
 }
 #: Scenarios that compare against apache-airflow-providers-http.
 NEEDS_BASELINE = frozenset({"pack-throughput"})

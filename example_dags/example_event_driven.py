@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 PACKAGES = Asset(
     name="commercelayer_packages",
-    uri="commercelayer://packages",
+    # commercelayer://{organization slug}/{resource}: the same name OpenLineage gives the API side.
+    uri="commercelayer://yourdomain/packages",
     watchers=[
         AssetWatcher(
             name="commercelayer_package_changes",

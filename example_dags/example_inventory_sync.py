@@ -36,12 +36,10 @@ DEFAULT_OUTPUT_DIR = os.path.join(
 )
 OUTPUT_DIR = f"{{{{ var.value.get('inventory_output_dir', {DEFAULT_OUTPUT_DIR!r}) }}}}"
 
-SHIPPED_SERIAL_NUMBERS = Asset(
-    name="inventory_shipped_serial_numbers", uri="pack://serial-numbers/shipped"
-)
-SHIPPING_LOCATION_PACKAGES = Asset(
-    name="inventory_shipping_location_packages", uri="commercelayer://packages/shipping-location"
-)
+# The files these tasks write (their paths change every run): named assets. The API datasets
+# themselves are pack://{organization_id}/serial-numbers and commercelayer://{slug}/{resource}.
+SHIPPED_SERIAL_NUMBERS = Asset(name="inventory_shipped_serial_numbers")
+SHIPPING_LOCATION_PACKAGES = Asset(name="inventory_shipping_location_packages")
 
 
 def is_shipped(record: dict[str, Any]) -> bool:

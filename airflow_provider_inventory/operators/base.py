@@ -13,8 +13,11 @@ This class does the rest:
    counters);
 3. publishes: without ``output_path`` the records are the XCom value (refused above
    ``max_xcom_records`` before anything oversized is built); with ``output_path`` they are
-   streamed atomically to a JSON Lines file and the file's manifest is the XCom value;
-4. records ``{"records": n, "path": ...}`` on the asset event of every ``Asset`` in ``outlets``.
+   streamed atomically to a JSON Lines or Parquet file and the file's manifest is the XCom value
+   (a bad scheme or a missing Parquet extra fails at execute start, before any request);
+4. records ``{"records": n, "path": ...}`` on the asset event of every ``Asset`` in ``outlets``;
+5. keeps a few facts (API dataset, file, fields, counts) for
+   :meth:`~InventoryListOperator.get_openlineage_facets_on_complete`.
 
 Nothing heavy is imported at module level: DAG files import operators on every parse.
 """
@@ -28,6 +31,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from airflow.sdk import BaseOperator
@@ -38,8 +42,16 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_inventory._http.stream import RecordStream
+    from airflow_provider_inventory.assets import DatasetName, LineageFacts
     from airflow_provider_inventory.hooks.base import InventoryHook
-    from airflow_provider_inventory.records import Manifest, RecordSelection, Watermark
+    from airflow_provider_inventory.records import (
+        Column,
+        Manifest,
+        RecordFileWriter,
+        RecordLayout,
+        RecordSelection,
+        Watermark,
+    )
     from airflow_provider_inventory.window import Window
 
 HookT = TypeVar("HookT", bound="InventoryHook")
@@ -249,6 +261,50 @@ class ListingProgress:
             reporter.join()
 
 
+# ---------------------------------------------------------------------- publishing
+
+
+@dataclass
+class OutputTarget:
+    """Where a task publishes: the checked file (or ``None`` for XCom) and its layout.
+
+    Attributes:
+        path: the resolved ``output_path``, or ``None`` when the records go to XCom.
+        layout: the fields written and their documented types.
+        fields: ``(name, kind)`` of the fields actually written, once the file is committed.
+    """
+
+    path: ObjectStoragePath | None
+    layout: RecordLayout
+    fields: tuple[tuple[str, str | None], ...] = field(default=())
+
+
+def observe_keys(records: Iterator[Record], seen: set[str]) -> Iterator[Record]:
+    """Yield ``records`` unchanged, adding their keys to ``seen`` (for an open layout)."""
+    update = seen.update
+    for record in records:
+        update(record)
+        yield record
+
+
+def written_fields(
+    writer: RecordFileWriter, layout: RecordLayout, seen: set[str]
+) -> tuple[tuple[str, str | None], ...]:
+    """``(name, kind)`` of what a committed writer wrote: Parquet's columns, else the layout's
+    fields (or the keys seen) with their documented kinds."""
+    from airflow_provider_inventory.records.columns import ordered
+
+    columns: tuple[Column, ...] | None = getattr(writer, "columns", None)
+    if columns is not None:
+        return tuple((column.name, column.kind) for column in columns)
+    names = layout.fields if layout.fields is not None else ordered(seen, layout.declared)
+    return tuple((name, _column_kind(layout.column(name))) for name in names)
+
+
+def _column_kind(column: Column | None) -> str | None:
+    return column.kind if column is not None else None
+
+
 # ---------------------------------------------------------------------- the operator
 
 
@@ -269,11 +325,14 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         updated_before: keep records with ``updated_at < updated_before``
             (``"{{ data_interval_end }}"``). Consecutive runs over adjacent windows miss and
             repeat nothing. Templated.
-        output_path: where to stream the records as JSON Lines (gzip when it ends in ``.gz``):
-            a string or ``ObjectStoragePath`` on any scheme Airflow's object storage supports
-            (``file:///data/serials/{{ ds }}.jsonl``, ``s3://aws_default@bucket/key.jsonl.gz``).
-            The file is written under a temporary name and moved into place only after the
-            whole listing succeeded. The task then returns the file's manifest
+        output_path: where to stream the records: JSON Lines (gzip when it ends in ``.gz``) or
+            Parquet when it ends in ``.parquet`` (needs the ``[parquet]`` extra: typed columns,
+            one row group per 10,000 records). A string or ``ObjectStoragePath`` on any scheme
+            Airflow's object storage supports (``file:///data/serials/{{ ds }}.jsonl``,
+            ``s3://aws_default@bucket/key.parquet``); an unknown scheme or a missing extra fails
+            before any request, naming the package to install. The file is written under a
+            temporary name and moved into place only after the whole listing succeeded. The
+            task then returns the file's manifest
             (``path, records, bytes, format, watermark, window, fetched_at``). Mapped tasks need
             one file each: put ``{{ ti.map_index }}`` in the name. Without ``output_path`` the
             task returns the records themselves. Templated.
@@ -318,6 +377,7 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         self.updated_before = updated_before
         self.output_path = output_path
         self.max_xcom_records = max_xcom_records
+        self._lineage: LineageFacts | None = None
 
     # ------------------------------------------------------------------ subclass interface
 
@@ -358,6 +418,14 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         """The fields the API returns for this listing, or ``None`` when they are not known
         (then ``where``/``select`` names are not checked)."""
 
+    def declared_columns(self, arguments: Mapping[str, Any]) -> Mapping[str, Column]:
+        """The column types the API documents for this listing's fields (Parquet, lineage)."""
+        return {}
+
+    @abstractmethod
+    def lineage_dataset(self, hook: HookT, arguments: Mapping[str, Any]) -> DatasetName:
+        """The API dataset listed, named as in :mod:`airflow_provider_inventory.assets`."""
+
     # ------------------------------------------------------------------ execution
 
     def execute(self, context: Context) -> list[Record] | Manifest:
@@ -375,10 +443,12 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         from airflow_provider_inventory.records import Watermark
         from airflow_provider_inventory.window import Window
 
+        self._lineage = None
         arguments = self.listing_arguments()
         window = Window.of(self.updated_since, self.updated_before)
         selection = self.record_selection(arguments)
         max_records = integer_argument(self.max_xcom_records, "max_xcom_records", minimum=0)
+        target = self.output_target(arguments)
         watermark = Watermark()
         with closing(self.get_hook()) as hook, self.open_listing(hook, arguments, window) as stream:
             self.log.info("Listing %s%s.", self.listing_name, self._describe_target(window))
@@ -386,8 +456,9 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
             fetched = progress.count_fetched(stream, watermark.observe)
             records = progress.count_kept(selection.apply(fetched))
             with progress.reporting():  # leaving the block closes a stream abandoned by an error
-                result = self._publish(records, window, watermark, max_records)
+                result = self._publish(records, window, watermark, max_records, target)
             self.log.info("Done. %s", progress.describe())
+            self._lineage = self._lineage_facts(hook, arguments, target, result)
         if isinstance(result, list):
             self._annotate_outlets(context, records=len(result), path=None)
         else:
@@ -400,11 +471,44 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         window: Window,
         watermark: Watermark,
         max_records: int | None,
+        target: OutputTarget,
     ) -> list[Record] | Manifest:
         """The records as a list for XCom, or the manifest of the file they were written to."""
-        if self.output_path is None:
+        if target.path is None:
             return self._collect(records, max_records)
-        return self._write_file(records, window, watermark)
+        return self._write_file(records, window, watermark, target)
+
+    def output_target(self, arguments: Mapping[str, Any]) -> OutputTarget:
+        """Check ``output_path`` (type, scheme, format extra) and fix the layout written.
+
+        Raises:
+            InventoryConfigError: ``output_path`` is not a string or ``ObjectStoragePath``, names
+                no file, has a scheme no installed package supports, or ends in ``.parquet``
+                without pyarrow; each message names ``output_path`` and what to install.
+        """
+        from airflow.sdk import ObjectStoragePath
+
+        from airflow_provider_inventory.records import RecordLayout, check_output_path
+
+        layout = RecordLayout.of(
+            self.declared_columns(arguments),
+            selected=self._selected_fields(),
+            known=self.known_fields(arguments),
+        )
+        output_path = self.output_path
+        if output_path is None:
+            return OutputTarget(None, layout)
+        if not isinstance(output_path, str | ObjectStoragePath):
+            raise config_error(
+                f"output_path must be a string or an ObjectStoragePath, got "
+                f"{type(output_path).__name__}."
+            )
+        return OutputTarget(check_output_path(output_path), layout)
+
+    def _selected_fields(self) -> tuple[str, ...] | None:
+        from airflow_provider_inventory.records import normalize_select
+
+        return normalize_select(names_argument(self.select, "select"))
 
     def record_selection(self, arguments: Mapping[str, Any]) -> RecordSelection:
         """Compile ``where`` / ``record_filter`` / ``select``, checked against the known fields.
@@ -430,19 +534,19 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         return collected
 
     def _write_file(
-        self, records: Iterator[Record], window: Window, watermark: Watermark
+        self, records: Iterator[Record], window: Window, watermark: Watermark, target: OutputTarget
     ) -> Manifest:
-        from airflow.sdk import ObjectStoragePath
+        from airflow_provider_inventory.records import open_writer
 
-        from airflow_provider_inventory.records import write_jsonl
-
-        output_path = self.output_path
-        if not isinstance(output_path, str | ObjectStoragePath):
-            raise config_error(
-                f"output_path must be a string or an ObjectStoragePath, got "
-                f"{type(output_path).__name__}."
-            )
-        manifest = write_jsonl(records, output_path, window=window, watermark=watermark)
+        assert target.path is not None  # _publish sends XCom listings elsewhere
+        seen: set[str] = set()
+        if target.layout.fields is None:
+            records = observe_keys(records, seen)
+        layout = target.layout
+        with open_writer(target.path, window=window, watermark=watermark, layout=layout) as writer:
+            writer.write_many(records)
+            manifest = writer.commit()
+        target.fields = written_fields(writer, layout, seen)
         self.log.info(
             "Wrote %d %s to %s (%d bytes, %s, watermark %s).",
             manifest["records"],
@@ -462,6 +566,51 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         from airflow_provider_inventory._http.redaction import redact_url
 
         return f"{span} into {redact_url(str(self.output_path))}"
+
+    def _lineage_facts(
+        self,
+        hook: HookT,
+        arguments: Mapping[str, Any],
+        target: OutputTarget,
+        result: list[Record] | Manifest,
+    ) -> LineageFacts | None:
+        """The facts lineage reports; ``None`` (logged) if they cannot be worked out, since
+        lineage must never fail a task that published its records."""
+        from airflow_provider_inventory.assets import LineageFacts, file_dataset
+        from airflow_provider_inventory.records.columns import ordered
+
+        try:
+            known = self.known_fields(arguments)
+            source = self.lineage_dataset(hook, arguments)
+            source_fields = None if known is None else tuple(ordered(known, target.layout.declared))
+            if isinstance(result, list):
+                return LineageFacts(source, None, len(result), None, (), source_fields)
+            assert target.path is not None
+            return LineageFacts(
+                source=source,
+                output=file_dataset(target.path),
+                records=result["records"],
+                size=result["bytes"],
+                fields=target.fields,
+                source_fields=source_fields,
+            )
+        except Exception as error:
+            self.log.warning("No lineage for this task: %s", error)
+            return None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage facets of the finished task (called by the OpenLineage provider).
+
+        Returns:
+            An ``OperatorLineage`` with the API dataset as input (``pack://{organization_id}``
+            ``serial-numbers``, ``commercelayer://{slug}`` ``{resource}``) and, with
+            ``output_path``, the file as output with a schema facet (the fields written, after
+            ``select``) and output statistics (records, bytes); ``None`` when the OpenLineage
+            provider is not installed or the task did not complete.
+        """
+        from airflow_provider_inventory.assets import operator_lineage
+
+        return operator_lineage(self._lineage)
 
     def _annotate_outlets(self, context: Context, *, records: int, path: str | None) -> None:
         """Put ``{"records", "path"}`` on the asset event of every ``Asset`` outlet."""

@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_inventory._http.stream import RecordStream
+    from airflow_provider_inventory.assets import DatasetName
     from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
-    from airflow_provider_inventory.records import RecordSelection
+    from airflow_provider_inventory.records import Column, ColumnKind, RecordSelection
     from airflow_provider_inventory.window import Window
 
 #: Documented attributes of a package.
@@ -72,6 +73,31 @@ PACKAGE_RELATIONSHIPS = {
 }
 #: Keys of every flattened record.
 RECORD_KEYS = ("id", "type", "meta")
+#: How the fields every resource has are stored in Parquet (name, kind, nullable): the
+#: identity first, the record's attributes between, then these.
+ColumnSpec = tuple[str, "ColumnKind", bool]
+RESOURCE_IDENTITY_TYPES: tuple[ColumnSpec, ...] = (
+    ("id", "string", False),
+    ("type", "string", False),
+)
+RESOURCE_COMMON_TYPES: tuple[ColumnSpec, ...] = (
+    ("created_at", "timestamp", False),
+    ("updated_at", "timestamp", False),
+    ("metadata", "json", True),
+    ("meta", "json", True),
+)
+#: How the documented package attributes are stored in Parquet (all nullable: sparse fieldsets
+#: and optional attributes).
+PACKAGE_TYPES: tuple[ColumnSpec, ...] = (
+    ("name", "string", True),
+    ("code", "string", True),
+    ("length", "float64", True),
+    ("width", "float64", True),
+    ("height", "float64", True),
+    ("unit_of_length", "string", True),
+    ("reference", "string", True),
+    ("reference_origin", "string", True),
+)
 
 _FILTERS_EXAMPLE = "{'stock_location_code_eq': 'milan_wh'}"
 _PARTITION_EXAMPLE = "{'id_gteq': 'AbCd', 'id_lt': 'MnOp'}"
@@ -108,6 +134,23 @@ def flattened_fields(
         return None
     names = {*fields, *included}
     return frozenset({*RECORD_KEYS, *names, *(f"{name}_id" for name in names)})
+
+
+def resource_columns(resource: str, include: Sequence[str] | None) -> dict[str, Column]:
+    """The column types known for a flattened Commerce Layer record (Parquet, lineage).
+
+    Every resource: ``id``/``type`` strings, ``created_at``/``updated_at`` UTC timestamps,
+    ``metadata`` and the JSON:API ``meta`` as JSON text; each included relationship's
+    ``<name>_id`` as a string and its included record(s) as JSON text. Packages add their
+    documented attributes (dimensions as float64). Other attributes are inferred by the writer.
+    """
+    from airflow_provider_inventory.records.columns import columns
+
+    attributes = PACKAGE_TYPES if resource == "packages" else ()
+    known = columns(*RESOURCE_IDENTITY_TYPES, *attributes, *RESOURCE_COMMON_TYPES)
+    for name in sorted({path.split(".", 1)[0] for path in include or ()}):
+        known.update(columns((f"{name}_id", "string"), (name, "json")))
+    return known
 
 
 def _split_names(value: str | list[Any] | None) -> list[str] | None:
@@ -251,6 +294,16 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
     def known_fields(self, arguments: Mapping[str, Any]) -> Collection[str] | None:
         """See :func:`flattened_fields`."""
         return flattened_fields(arguments["resource"], arguments["fields"], arguments["include"])
+
+    def declared_columns(self, arguments: Mapping[str, Any]) -> Mapping[str, Column]:
+        """See :func:`resource_columns`."""
+        return resource_columns(arguments["resource"], arguments["include"])
+
+    def lineage_dataset(self, hook: CommerceLayerHook, arguments: Mapping[str, Any]) -> DatasetName:
+        """``commercelayer://{slug}`` / ``{resource}``."""
+        from airflow_provider_inventory.assets import commercelayer_dataset, commercelayer_slug
+
+        return commercelayer_dataset(commercelayer_slug(hook.api_url), arguments["resource"])
 
     def record_selection(self, arguments: Mapping[str, Any]) -> RecordSelection:
         """As in the base class; naming a relationship field that is not included gets a hint."""

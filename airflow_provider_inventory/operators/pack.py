@@ -13,7 +13,9 @@ from airflow_provider_inventory.operators.base import (
 
 if TYPE_CHECKING:
     from airflow_provider_inventory._http.stream import RecordStream
+    from airflow_provider_inventory.assets import DatasetName
     from airflow_provider_inventory.hooks.pack import PackHook
+    from airflow_provider_inventory.records import Column, ColumnKind
     from airflow_provider_inventory.window import Window
 
 #: The fields of a Pack serial number (REST API v1).
@@ -25,6 +27,16 @@ SERIAL_NUMBER_FIELDS = (
     "code",
     "created_at",
     "updated_at",
+)
+#: How each field is stored in Parquet, and whether the API reference says it may be null.
+SERIAL_NUMBER_TYPES: tuple[tuple[str, ColumnKind, bool], ...] = (
+    ("id", "string", False),
+    ("product_id", "string", False),
+    ("stock_id", "string", True),
+    ("fulfillment_line_id", "string", True),
+    ("code", "string", False),
+    ("created_at", "timestamp", False),
+    ("updated_at", "timestamp", False),
 )
 
 
@@ -136,3 +148,16 @@ class PackSerialNumbersOperator(InventoryListOperator["PackHook"]):
     def known_fields(self, arguments: Mapping[str, Any]) -> Collection[str]:
         """The seven documented fields of a serial number."""
         return SERIAL_NUMBER_FIELDS
+
+    def declared_columns(self, arguments: Mapping[str, Any]) -> Mapping[str, Column]:
+        """Ids and codes as strings (``stock_id``, ``fulfillment_line_id`` nullable), the two
+        timestamps as UTC timestamps."""
+        from airflow_provider_inventory.records.columns import columns
+
+        return columns(*SERIAL_NUMBER_TYPES)
+
+    def lineage_dataset(self, hook: PackHook, arguments: Mapping[str, Any]) -> DatasetName:
+        """``pack://{organization_id}`` / ``serial-numbers``."""
+        from airflow_provider_inventory.assets import pack_dataset
+
+        return pack_dataset(hook.organization_id)

@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
-import os
-import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import suppress
-from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Union
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._http.redaction import redact_url
 from airflow_provider_inventory._types import Record
-from airflow_provider_inventory.records.manifest import (
-    Manifest,
-    Watermark,
-    build_manifest,
-    output_format,
+from airflow_provider_inventory.records.manifest import Manifest, Watermark
+from airflow_provider_inventory.records.storage import (
+    CountingSink,
+    PathArgument,
+    RecordFileWriter,
+    record_lineage,
 )
 from airflow_provider_inventory.window import Window
 
@@ -35,73 +30,10 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
     from fsspec import AbstractFileSystem
 
-log = logging.getLogger(__name__)
-
-PathArgument = Union[str, "os.PathLike[str]", "ObjectStoragePath"]
-"""A path string or URI, a local ``pathlib`` path, or an ``ObjectStoragePath``."""
-
-_LOCAL_PROTOCOLS = ("", "file", "local")
 _FLUSH_CHARACTERS = 1 << 18
 _READ_CHUNK = 1 << 20
 _GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at a fraction of its CPU time
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-
-
-def storage_path(path: PathArgument, argument_name: str = "output_path") -> ObjectStoragePath:
-    """Turn ``path`` into an :class:`~airflow.sdk.ObjectStoragePath` naming a file.
-
-    Local paths (plain or ``file://``) are made absolute, so their URI can be reopened anywhere.
-
-    Raises:
-        InventoryConfigError: ``path`` is empty, names a directory or is of the wrong type.
-    """
-    from airflow.sdk import ObjectStoragePath
-
-    if isinstance(path, ObjectStoragePath):
-        resolved = path
-    elif isinstance(path, (str, os.PathLike)):
-        text = os.fspath(path).strip()
-        if not text:
-            raise InventoryConfigError(f"{argument_name} is empty; name a file such as 'x.jsonl'.")
-        if text.endswith("/"):
-            raise InventoryConfigError(
-                f"{argument_name}={redact_url(text)!r} names a directory; name a file, e.g. "
-                f"'{redact_url(text)}serial_numbers.jsonl.gz'."
-            )
-        resolved = ObjectStoragePath(text)
-    else:
-        raise InventoryConfigError(
-            f"{argument_name} must be a string, a pathlib path or an ObjectStoragePath; got "
-            f"{type(path).__name__}."
-        )
-    if not resolved.name:
-        raise InventoryConfigError(f"{argument_name}={redact_url(str(resolved))!r} names no file.")
-    if resolved.protocol in _LOCAL_PROTOCOLS:
-        absolute = os.path.abspath(resolved.path)
-        resolved = ObjectStoragePath(f"file://{absolute}", conn_id=resolved.conn_id)
-    return resolved
-
-
-def _filesystem(path: ObjectStoragePath, argument_name: str) -> AbstractFileSystem:
-    try:
-        return path.fs
-    except ValueError as error:  # Airflow: "No filesystem registered for scheme ..."
-        raise InventoryConfigError(
-            f"{argument_name}={redact_url(str(path))!r}: {error}. Install the Airflow provider for "
-            f"the '{path.protocol}' scheme (e.g. apache-airflow-providers-amazon for s3://), or "
-            f"attach a filesystem with airflow.sdk.io.attach('{path.protocol}', fs=...)."
-        ) from None
-
-
-def _record_lineage(path: ObjectStoragePath, direction: str) -> None:
-    """Report the final file once (the temporary file is not an asset) to Airflow's lineage."""
-    from airflow.sdk.lineage import get_hook_lineage_collector
-
-    collector = get_hook_lineage_collector()
-    if direction == "output":
-        collector.add_output_asset(context=path, uri=str(path))
-    else:
-        collector.add_input_asset(context=path, uri=str(path))
 
 
 def _utf8_safe(line: str) -> str:
@@ -113,28 +45,11 @@ def _utf8_safe(line: str) -> str:
     return line
 
 
-class _CountingSink:
-    """Passes bytes to the storage file and counts them (the stored size, compressed or not)."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.written = 0
-
-    def write(self, data: bytes) -> int:
-        self.target.write(data)
-        self.written += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-
-class JsonlWriter:
+class JsonlWriter(RecordFileWriter):
     """Atomically write records to a JSON Lines file, streaming, with progress counters.
 
-    Use it as a context manager; it opens the temporary file on entry (so an unwritable
-    destination fails before anything is fetched), aborts on an exception, and commits on a clean
-    exit if :meth:`commit` was not called::
+    See :class:`~airflow_provider_inventory.records.storage.RecordFileWriter` for the ``with``
+    protocol, ``commit`` and ``abort``::
 
         watermark = Watermark()
         with JsonlWriter(output_path, window=window, watermark=watermark) as writer:
@@ -144,9 +59,6 @@ class JsonlWriter:
                     log.info("Wrote %d records (%d bytes)", writer.records, writer.bytes)
             manifest = writer.commit()
 
-    If the process is killed outright (SIGKILL, OOM), the hidden temporary file may remain; the
-    final name never holds a partial file.
-
     Args:
         output_path: the file to write; a name ending in ``.gz`` is gzip-compressed.
         window: the listing's ``[since, before)`` window, for the manifest.
@@ -154,13 +66,6 @@ class JsonlWriter:
 
     Raises:
         InventoryConfigError: ``output_path`` is invalid or its scheme has no filesystem.
-
-    Attributes:
-        path: the final file.
-        records: records written so far.
-        bytes: bytes handed to storage so far (compressed for ``.gz``; lags the buffered records);
-            after commit, the size of the file.
-        manifest: the :class:`Manifest`, once committed.
     """
 
     def __init__(
@@ -170,64 +75,11 @@ class JsonlWriter:
         window: Window | None = None,
         watermark: Watermark | None = None,
     ) -> None:
-        self.path = storage_path(output_path)
-        self.window = window
-        self.watermark = watermark
-        self.records = 0
-        self.manifest: Manifest | None = None
-        self._fs = _filesystem(self.path, "output_path")
-        self._temp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex}"
-        self._compress = output_format(self.path.name) == "jsonl.gz"
+        super().__init__(output_path, window=window, watermark=watermark)
+        self._compress = self.path.name.endswith(".gz")
         self._buffer: list[str] = []
         self._buffered = 0
-        self._sink: _CountingSink | None = None
         self._gzip: gzip.GzipFile | None = None
-        self._state = "new"
-
-    @property
-    def bytes(self) -> int:
-        """Bytes handed to storage so far."""
-        return self._sink.written if self._sink else 0
-
-    def __enter__(self) -> JsonlWriter:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif self._state == "open":
-            self.commit()
-
-    def open(self) -> None:
-        """Create the temporary file (and, for local paths, the parent directories).
-
-        Raises:
-            RuntimeError: the writer was already opened.
-            InventoryConfigError: a local ``output_path`` is an existing directory.
-            OSError: the destination cannot be written.
-        """
-        if self._state != "new":
-            raise RuntimeError(f"JsonlWriter for {self._display} was already opened.")
-        if self.path.protocol in _LOCAL_PROTOCOLS:
-            if self._fs.isdir(self.path.path):
-                raise InventoryConfigError(
-                    f"output_path={self._display!r} is an existing directory; name a file in it, "
-                    f"e.g. '{self._display}/serial_numbers.jsonl.gz'."
-                )
-            self._fs.makedirs(self._temp.parent.path, exist_ok=True)
-        raw: IO[bytes] = self._fs.open(self._temp.path, "wb")
-        self._sink = _CountingSink(raw)
-        if self._compress:
-            self._gzip = gzip.GzipFile(
-                filename="", mode="wb", fileobj=self._sink, compresslevel=_GZIP_LEVEL, mtime=0
-            )
-        self._state = "open"
 
     def write(self, record: Record) -> None:
         """Append one record.
@@ -236,8 +88,8 @@ class JsonlWriter:
             RuntimeError: the writer is not open.
             TypeError, ValueError: the record is not JSON-serialisable.
         """
-        if self._state != "open":
-            raise RuntimeError(self._not_open_message())
+        if not self._open:
+            self._file.check_open()
         try:
             line = _encode(record)
         except (TypeError, ValueError) as error:
@@ -249,51 +101,19 @@ class JsonlWriter:
         if self._buffered >= _FLUSH_CHARACTERS:
             self._flush()
 
-    def write_many(self, records: Iterable[Record]) -> None:
-        """Append every record of ``records`` (consumed lazily)."""
-        write = self.write
-        for record in records:
-            write(record)
+    def _start(self, sink: CountingSink) -> None:
+        if self._compress:
+            self._gzip = gzip.GzipFile(
+                filename="", mode="wb", fileobj=sink, compresslevel=_GZIP_LEVEL, mtime=0
+            )
 
-    def commit(self) -> Manifest:
-        """Finish the file, move it to its final name and return its manifest.
+    def _finish(self) -> None:
+        self._flush()
+        self._close_compressor()
 
-        Raises:
-            RuntimeError: the writer is not open.
-        """
-        if self._state != "open":
-            raise RuntimeError(self._not_open_message())
-        try:
-            self._flush()
-            self._close_streams()
-            self._fs.mv(self._temp.path, self.path.path)
-        except BaseException:
-            self.abort()
-            raise
-        self._state = "committed"
-        _record_lineage(self.path, "output")
-        self.manifest = build_manifest(
-            str(self.path),
-            records=self.records,
-            size=self.bytes,
-            window=self.window,
-            watermark=self.watermark.value if self.watermark else None,
-        )
-        return self.manifest
-
-    def abort(self) -> None:
-        """Discard everything written and remove the temporary file; safe to call twice."""
-        if self._state != "open":
-            return
-        self._state = "aborted"
+    def _discard(self) -> None:
         self._buffer.clear()
-        with suppress(Exception):
-            self._close_streams()
-        try:
-            if self._fs.exists(self._temp.path):
-                self._fs.rm(self._temp.path)
-        except Exception:
-            log.warning("Could not remove the temporary file %s", redact_url(str(self._temp)))
+        self._close_compressor()
 
     def _flush(self) -> None:
         if not self._buffer:
@@ -304,30 +124,16 @@ class JsonlWriter:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
             data = "\n".join(map(_utf8_safe, self._buffer)).encode("utf-8")
-        target = self._gzip or self._sink
+        target = self._gzip or self._file.sink
         assert target is not None  # write() and commit() check the writer is open
         target.write(data)
         self._buffer.clear()
         self._buffered = 0
 
-    def _close_streams(self) -> None:
-        compressor, sink = self._gzip, self._sink
-        self._gzip = None
-        try:
-            if compressor is not None:
-                compressor.close()  # writes the gzip trailer; leaves the storage file open
-        finally:
-            if sink is not None and not sink.target.closed:
-                sink.target.close()
-
-    @property
-    def _display(self) -> str:
-        return redact_url(str(self.path))
-
-    def _not_open_message(self) -> str:
-        if self._state == "new":
-            return f"JsonlWriter for {self._display} is not open; use it in a `with` block."
-        return f"JsonlWriter for {self._display} is already {self._state}."
+    def _close_compressor(self) -> None:
+        compressor, self._gzip = self._gzip, None
+        if compressor is not None:
+            compressor.close()  # writes the gzip trailer; leaves the storage file open
 
 
 def write_jsonl(
@@ -353,34 +159,13 @@ def write_jsonl(
         return writer.commit()
 
 
-def read_records(source: Manifest | Mapping[str, Any] | PathArgument) -> Iterator[Record]:
-    """Stream the records of a JSON Lines file written by :func:`write_jsonl`.
-
-    Args:
-        source: a manifest (as returned by an operator through XCom), a path string or URI, a
-            ``pathlib`` path, or an ``ObjectStoragePath``. ``.gz`` files are decompressed.
-
-    Returns:
-        An iterator of records; the file is opened on the first ``next()`` and closed when the
-        iterator is exhausted or closed.
+def iter_jsonl(path: ObjectStoragePath, fs: AbstractFileSystem) -> Iterator[Record]:
+    """Stream the records of a JSON Lines file (``.gz`` decompressed), reading large chunks.
 
     Raises:
-        InventoryConfigError: ``source`` is not a manifest or a path (at call time).
-        ValueError: a line is not a JSON object (while iterating; names the line and file).
+        ValueError: a line is not a JSON object (names the line and file).
     """
-    if isinstance(source, Mapping):
-        if not isinstance(source.get("path"), str):
-            raise InventoryConfigError(
-                "read_records got a mapping without a 'path' string; pass the manifest an "
-                "operator returned, or the file's path."
-            )
-        source = source["path"]
-    path = storage_path(source, "read_records source")
-    return _iter_file(path, _filesystem(path, "read_records source"))
-
-
-def _iter_file(path: ObjectStoragePath, fs: AbstractFileSystem) -> Iterator[Record]:
-    _record_lineage(path, "input")
+    record_lineage(path, "input")
     display = redact_url(str(path))
     with fs.open(path.path, "rb") as raw:
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if path.name.endswith(".gz") else raw

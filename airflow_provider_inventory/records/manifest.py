@@ -4,29 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from airflow_provider_inventory._arguments import whole_number
 from airflow_provider_inventory._http.background import close_iterator
 from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.records.filtering import check_field_name, field_getter
+from airflow_provider_inventory.records.formats import OutputFormat, output_format
 from airflow_provider_inventory.window import Window, format_instant, parse_api_timestamp
 
 DEFAULT_MAX_XCOM_RECORDS = 10_000
 
-OutputFormat = Literal["jsonl", "jsonl.gz"]
-
 
 class Manifest(TypedDict):
-    """Describes a JSON Lines file written by a task; small and JSON-serialisable for XCom.
+    """Describes a record file written by a task; small and JSON-serialisable for XCom.
 
     Keys:
         path: URI of the file that :class:`~airflow.sdk.ObjectStoragePath` reopens
             (``file:///...``, ``s3://conn_id@bucket/key``...).
-        records: number of records (lines) in the file.
+        records: number of records in the file.
         bytes: size of the file as stored (compressed size for ``.gz``).
-        format: ``"jsonl"`` or ``"jsonl.gz"``.
+        format: ``"jsonl"``, ``"jsonl.gz"`` or ``"parquet"``.
         watermark: largest ``updated_at`` among the records fetched, or ``None``.
         window: ``[since, before]`` as ISO strings (``None`` for an open end).
         fetched_at: when the file was committed, ISO-8601 UTC.
@@ -43,11 +42,6 @@ class Manifest(TypedDict):
 
 class XComLimitExceededError(InventoryConfigError):
     """More records than ``max_xcom_records``: they belong in a file (``output_path``)."""
-
-
-def output_format(name: str) -> OutputFormat:
-    """``"jsonl.gz"`` when ``name`` ends in ``.gz`` (gzip-compressed), else ``"jsonl"``."""
-    return "jsonl.gz" if name.endswith(".gz") else "jsonl"
 
 
 def build_manifest(

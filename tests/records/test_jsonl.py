@@ -5,15 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import tracemalloc
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.io import attach
-from fsspec.implementations.memory import MemoryFileSystem
 
 from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.records import (
@@ -37,17 +34,6 @@ RECORDS: list[dict[str, Any]] = [
     },
     {"id": "sn_3", "code": "C\nD", "stock_id": "stk_2", "updated_at": "2025-05-02T10:00:00.000Z"},
 ]
-
-
-@pytest.fixture
-def memory_root() -> Iterator[str]:
-    """A fresh ``memory://`` folder, with Airflow's store for the scheme attached."""
-    fs = MemoryFileSystem()
-    attach("memory", fs=fs)
-    folder = f"records-{uuid.uuid4().hex}"
-    yield f"memory://{folder}"
-    if fs.exists(f"/{folder}"):
-        fs.rm(f"/{folder}", recursive=True)
 
 
 def small_records(count: int) -> Iterator[dict[str, Any]]:
@@ -331,7 +317,11 @@ def test_writer_misuse_is_reported(tmp_path: Path) -> None:
         ("   ", "output_path is empty"),
         ("file:///tmp/exports/", "names a directory"),
         (42, "output_path must be a string, a pathlib path or an ObjectStoragePath"),
-        ("ftp://host/x.jsonl", "No filesystem registered for scheme ftp.*attach a filesystem"),
+        (
+            "ftp://host/x.jsonl",
+            "output_path=.*no filesystem is registered for the 'ftp' scheme.*"
+            "fsspec implementation / provider that registers the scheme.*attach a filesystem",
+        ),
     ],
 )
 def test_bad_output_paths_fail_before_anything_is_written(output_path: Any, message: str) -> None:

@@ -415,8 +415,8 @@ def test_the_watermark_goes_to_every_asset_the_trigger_serves(
     supervisor = FakeSupervisor()
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
     assets = [
-        Asset(name="packages_a", uri="commercelayer://a"),
-        Asset(name="packages_b", uri="commercelayer://b"),
+        Asset(name="packages_a", uri="commercelayer://a/packages"),
+        Asset(name="packages_b", uri="commercelayer://b/packages"),
     ]
     package = sandbox_env.packages()[0]
 
