@@ -25,10 +25,24 @@ class HttpSettings:
     """Timeouts, retry policy and safety switches shared by both hooks.
 
     Every field can be set in the connection's extra under the same name.
+
+    Attributes:
+        connect_timeout: seconds to open a connection.
+        read_timeout: seconds any single socket read may wait.
+        request_timeout: seconds one attempt may take in all (connect, headers and the whole
+            body), however the server trickles its bytes; an attempt over it is retried.
+        max_response_bytes: the largest body accepted, counted after decompression.
+        max_attempts: attempts per request, the first included.
+        backoff_factor, backoff_max: exponential backoff between attempts.
+        max_retry_wait: the longest any single wait may be, whatever a server asks for.
+        allow_insecure_http: allow plain ``http://`` to a non-loopback host.
+        max_pages: an optional cap on the pages of one listing.
     """
 
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    request_timeout: float = 300.0
+    max_response_bytes: int = 64 * 1024 * 1024
     max_attempts: int = 6
     backoff_factor: float = 0.5
     backoff_max: float = 30.0
@@ -43,6 +57,10 @@ class HttpSettings:
         return cls(
             connect_timeout=read.number("connect_timeout", cls.connect_timeout, minimum=0.001),
             read_timeout=read.number("read_timeout", cls.read_timeout, minimum=0.001),
+            request_timeout=read.number("request_timeout", cls.request_timeout, minimum=0.001),
+            max_response_bytes=read.integer(
+                "max_response_bytes", cls.max_response_bytes, minimum=1024
+            ),
             max_attempts=read.integer("max_attempts", cls.max_attempts, minimum=1),
             backoff_factor=read.number("backoff_factor", cls.backoff_factor, minimum=0),
             backoff_max=read.number("backoff_max", cls.backoff_max, minimum=0),

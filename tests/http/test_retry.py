@@ -327,8 +327,9 @@ def test_every_retry_is_logged_at_info_with_request_status_and_wait(
 
     messages = retry_messages(caplog)
     assert len(messages) == 2
-    assert messages[0].startswith("Retrying GET /items?page=2 after 503 (retry 1 of 2), waiting ")
-    assert messages[1] == "Retrying GET /items?page=2 after 429 (retry 2 of 2), waiting 0.00 s"
+    url = f"{server.url}/items?page=2"
+    assert messages[0].startswith(f"Retrying GET {url} after 503 (attempt 1 of 3), waiting ")
+    assert messages[1] == f"Retrying GET {url} after 429 (attempt 2 of 3), waiting 0.00 s"
 
 
 def test_a_body_cut_off_mid_transfer_is_retried(
