@@ -215,7 +215,7 @@ class ClientCredentialsAuth(AuthBase):
             url=url,
         )
 
-    def _refused(self, error: InventoryApiError) -> AuthenticationError:
+    def _refused(self, error: InventoryApiError) -> InventoryApiError:
         if error.code == "invalid_scope":
             hint = (
                 f"The scope {self._scope!r} was refused: fix the connection's extra field "
@@ -227,14 +227,9 @@ class ClientCredentialsAuth(AuthBase):
                 "Check the connection's login (Client ID), password (Client secret) and extra "
                 "field 'scope'."
             )
-        return AuthenticationError(
+        return error.rephrased(
             f"Could not get a {self._service} access token ({error.message}). {hint}",
-            status=error.status,
-            code=error.code,
-            title=error.title,
-            detail=error.detail,
-            method=error.method,
-            url=error.url,
+            AuthenticationError,
         )
 
 

@@ -57,6 +57,25 @@ class InventoryApiError(Exception):
         where = f" [{self.method} {self.url}]" if self.method and self.url else ""
         return f"{self.message}{where}"
 
+    def rephrased(
+        self, message: str, as_type: type[InventoryApiError] | None = None
+    ) -> InventoryApiError:
+        """A copy with another message (same status, code, title, detail, method and URL).
+
+        Args:
+            message: the new message (usually the old one plus a hint at the fix).
+            as_type: the class of the copy; default: this error's class.
+        """
+        return (as_type or type(self))(
+            message,
+            status=self.status,
+            code=self.code,
+            title=self.title,
+            detail=self.detail,
+            method=self.method,
+            url=self.url,
+        )
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructor: teach pickle (process pools, Airflow's exception serialisation)
         # how to rebuild the instance.

@@ -760,16 +760,11 @@ class CommerceLayerHook(InventoryHook):
         try:
             return client.get_json(url)
         except TokenExpiredError as error:
-            raise AuthenticationError(
+            raise error.rephrased(
                 f"{error.message}, again with a freshly fetched access token. Check that the "
                 f"connection's extra field 'auth_url' ({self.auth_url}) issues tokens for "
                 f"{self.api_url}.",
-                status=error.status,
-                code=error.code,
-                title=error.title,
-                detail=error.detail,
-                method=error.method,
-                url=error.url,
+                AuthenticationError,
             ) from None
         except InventoryApiError as error:
             raise self._explained(error, resource) from None
@@ -958,15 +953,7 @@ def _bad_body(url: str, problem: str, body: Any, method: str = "GET") -> BadResp
 
 def _with_hint(error: InventoryApiError, hint: str) -> InventoryApiError:
     """A copy of ``error`` (same class and fields) whose message ends with ``hint``."""
-    return type(error)(
-        f"{error.message}. {hint}",
-        status=error.status,
-        code=error.code,
-        title=error.title,
-        detail=error.detail,
-        method=error.method,
-        url=error.url,
-    )
+    return error.rephrased(f"{error.message}. {hint}")
 
 
 __all__ = [

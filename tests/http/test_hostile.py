@@ -69,7 +69,9 @@ def _pack_hook(
     return PackHook("pack_hostile")
 
 
-def _cl_hook(monkeypatch: pytest.MonkeyPatch, server: ScriptedServer, **extra: Any) -> CommerceLayerHook:
+def _cl_hook(
+    monkeypatch: pytest.MonkeyPatch, server: ScriptedServer, **extra: Any
+) -> CommerceLayerHook:
     _export(
         monkeypatch,
         "cl_hostile",
@@ -157,7 +159,7 @@ def _listing_with_link(
     if hook_kind == "pack":
         hook = _pack_hook(monkeypatch, server)
         server.default = Reply(200, _pack_page(["s1"], link))
-        return lambda: hook.list_serial_numbers()
+        return hook.list_serial_numbers
     cl_hook = _cl_hook(monkeypatch, server)
     _routed(server, lambda seen: Reply(200, _cl_page(["p1"], link)))
     return lambda: cl_hook.list_resources("packages", sort="-created_at")
@@ -319,9 +321,7 @@ def test_a_429_with_huge_or_garbled_hints_waits_at_most_max_retry_wait(
 # ---------------------------------------------------------------------- secrets
 
 
-@pytest.mark.parametrize(
-    "token", [API_TOKEN, "tok+/=9f8e7d6c5b"], ids=["plain", "url-encoded"]
-)
+@pytest.mark.parametrize("token", [API_TOKEN, "tok+/=9f8e7d6c5b"], ids=["plain", "url-encoded"])
 def test_a_token_echoed_into_a_next_link_never_reaches_a_log_or_an_error(
     monkeypatch: pytest.MonkeyPatch,
     server: ScriptedServer,

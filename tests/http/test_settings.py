@@ -159,6 +159,8 @@ def test_http_settings_default_to_the_documented_values() -> None:
     assert HttpSettings.from_extra({}, "pack_default") == HttpSettings(
         connect_timeout=10,
         read_timeout=60,
+        request_timeout=300,
+        max_response_bytes=64 * 1024 * 1024,
         max_attempts=6,
         backoff_factor=0.5,
         backoff_max=30,
@@ -172,6 +174,8 @@ def test_http_settings_read_every_field_from_the_extra() -> None:
     extra = {
         "connect_timeout": "3",
         "read_timeout": 20,
+        "request_timeout": "45",
+        "max_response_bytes": 1_000_000,
         "max_attempts": "2",
         "backoff_factor": 0,
         "backoff_max": "4",
@@ -184,6 +188,8 @@ def test_http_settings_read_every_field_from_the_extra() -> None:
     assert HttpSettings.from_extra(extra, "pack_default") == HttpSettings(
         connect_timeout=3,
         read_timeout=20,
+        request_timeout=45,
+        max_response_bytes=1_000_000,
         max_attempts=2,
         backoff_factor=0,
         backoff_max=4,
@@ -198,6 +204,9 @@ def test_http_settings_read_every_field_from_the_extra() -> None:
     [
         ("connect_timeout", 0),
         ("read_timeout", "slow"),
+        ("request_timeout", 0),
+        ("max_response_bytes", 100),
+        ("max_response_bytes", "64MiB"),
         ("max_attempts", 0),
         ("backoff_factor", -1),
         ("backoff_max", "nan"),
