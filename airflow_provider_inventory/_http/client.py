@@ -301,6 +301,7 @@ class ApiClient:
                     self.pacer.observe(response.status_code, response.headers)
                 return self._handle(prepared, response, limit)
             finally:
+                limit.finish()  # before the connection goes back to the pool for others
                 response.close()
 
     def _pace(self) -> None:
