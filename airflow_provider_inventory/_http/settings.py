@@ -164,10 +164,20 @@ def split_host_url(host: str, port: int | None) -> tuple[str, str, str]:
 
     ``https://`` is assumed when the host names no scheme; the connection's ``port`` is added
     when the host names none; the path loses its trailing slash.
+
+    Raises:
+        InventoryConfigError: the host cannot be parsed (a bad port, a broken IPv6 literal).
     """
     text = host.strip()
-    parts = urlsplit(text if "://" in text else f"https://{text}")
-    netloc = parts.netloc if port is None or parts.port is not None else f"{parts.netloc}:{port}"
+    try:
+        parts = urlsplit(text if "://" in text else f"https://{text}")
+        has_port = parts.port is not None
+    except ValueError as error:
+        raise InventoryConfigError(
+            f"The connection host {host!r} is not a valid URL ({error}); fix the connection's "
+            f"host field."
+        ) from None
+    netloc = parts.netloc if port is None or has_port else f"{parts.netloc}:{port}"
     return parts.scheme, netloc, parts.path.rstrip("/")
 
 
@@ -189,7 +199,13 @@ def check_transport_security(url: str, settings: HttpSettings, conn_id: str, fie
     Raises:
         InventoryConfigError: naming the connection field and the two ways to fix it.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as error:
+        raise InventoryConfigError(
+            f"Connection '{conn_id}': {field} is not a valid URL ({error})."
+        ) from None
     if parts.scheme == "https":
         return
     if parts.scheme != "http":
@@ -197,10 +213,10 @@ def check_transport_security(url: str, settings: HttpSettings, conn_id: str, fie
             f"Connection '{conn_id}': {field} {url!r} must start with https:// "
             f"(or http:// for a local server)."
         )
-    if is_loopback_host(parts.hostname) or settings.allow_insecure_http:
+    if is_loopback_host(hostname) or settings.allow_insecure_http:
         return
     raise InventoryConfigError(
-        f"Connection '{conn_id}': {field} uses plain http:// for {parts.hostname!r}, which would "
+        f"Connection '{conn_id}': {field} uses plain http:// for {hostname!r}, which would "
         f"send credentials unencrypted. Use https://, or set the extra field "
         f"'allow_insecure_http' to true if this host really is a trusted plain-HTTP endpoint."
     )

@@ -11,6 +11,7 @@ from airflow_provider_inventory._http.settings import (
     ExtraReader,
     HttpSettings,
     RateLimit,
+    check_transport_security,
     is_loopback_host,
     split_host_url,
 )
@@ -275,3 +276,16 @@ def test_whole_number_refuses_what_is_not_an_int_at_least_the_minimum(value: Any
         whole_number("size", value)
     assert whole_number("size", 3) == 3
     assert whole_number("size", 0, minimum=0) == 0
+
+
+@pytest.mark.parametrize("host", ["https://[::1", "api.pack.cloud:99999", "api.pack.cloud:8x"])
+def test_a_host_that_cannot_be_parsed_is_a_config_error(host: str) -> None:
+    with pytest.raises(InventoryConfigError, match="host field"):
+        split_host_url(host, None)
+
+
+def test_a_url_that_cannot_be_parsed_fails_the_transport_check_by_field() -> None:
+    with pytest.raises(InventoryConfigError, match="Connection 'x': extra field 'auth_url'"):
+        check_transport_security(
+            "https://[::1/token", HttpSettings(), "x", "extra field 'auth_url'"
+        )
