@@ -64,7 +64,7 @@ from airflow_provider_inventory._http.transport import (
     deadline,
     read_body,
 )
-from airflow_provider_inventory._http.urls import Origin, origin_of, unsafe_reason
+from airflow_provider_inventory._http.urls import Origin, checked_url, origin_of, unsafe_reason
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,7 @@ class ApiClient:
 
     def _prepare(self, call: _Call) -> requests.PreparedRequest:
         """The request as it will be sent: URL checked, auth only for the home origin."""
+        checked_url(call.url)  # as given: requests re-quotes a backslash before we see it
         request = requests.Request(
             call.method,
             call.url,

@@ -325,3 +325,16 @@ def test_a_host_with_user_info_is_refused_without_showing_it() -> None:
     assert "user-info" in str(caught.value)
     assert "Connection 'pack_x'" in str(caught.value)
     assert CLIENT_SECRET not in str(caught.value)
+
+
+def test_a_low_level_request_to_an_ambiguous_url_is_refused_too(
+    server: ScriptedServer, foreign: ScriptedServer, client_for: ClientFactory
+) -> None:
+    home_port, foreign_port = server.url.rsplit(":", 1)[1], foreign.url.rsplit(":", 1)[1]
+    url = f"http://127.0.0.1:{foreign_port}\\@127.0.0.1:{home_port}/oauth/token"
+
+    with pytest.raises(PaginationError, match="backslash"):
+        client_for(server.url).request("POST", url, json_body={"secret": CLIENT_SECRET})
+
+    assert foreign.count == 0
+    assert server.count == 0
