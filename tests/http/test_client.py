@@ -338,3 +338,20 @@ def test_a_low_level_request_to_an_ambiguous_url_is_refused_too(
 
     assert foreign.count == 0
     assert server.count == 0
+
+
+def test_the_http_core_imports_no_airflow() -> None:
+    """Hooks hand Airflow's masker in as a callback; ``_http`` itself stays Airflow-free."""
+    import subprocess
+    import sys
+
+    modules = ", ".join(
+        f"airflow_provider_inventory._http.{name}"
+        for name in ("auth", "client", "loop", "redaction", "transport", "urls")
+    )
+    code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert result.stdout.strip() == "[]"
