@@ -250,24 +250,33 @@ def drip(status_line: bytes, headers: dict[str, str], body: bytes, *, headers_to
     return Reply(raw=pieces, pause=0.05)
 
 
-def gzip_bomb(inflated_bytes: int, *, length: bool = False) -> Reply:
+def gzip_bomb(inflated_bytes: int, framing: str = "close") -> Reply:
     """A 200 ``application/json`` gzip body that inflates to ``inflated_bytes`` of spaces.
 
     Sent as concatenated gzip members of 16 MiB each (about 16 KB on the wire), generated as they
-    are sent; with ``length``, a truthful ``Content-Length`` is declared, else the connection's
-    close ends the body.
+    are sent. ``framing``: ``"close"`` (the connection's close ends the body), ``"length"`` (a
+    truthful ``Content-Length``) or ``"chunked"`` (one HTTP chunk per member).
     """
     member = gzip.compress(b" " * (16 * 1024 * 1024), compresslevel=9)
     count = max(1, inflated_bytes // (16 * 1024 * 1024))
     head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-    if length:
-        head += f"Content-Length: {len(member) * count}\r\n"
+    head += {
+        "close": "",
+        "length": f"Content-Length: {len(member) * count}\r\n",
+        "chunked": "Transfer-Encoding: chunked\r\n",
+    }[framing]
     head += "Connection: close\r\n\r\n"
 
     def pieces() -> Iterator[bytes]:
         yield head.encode()
         for _ in range(count):
-            yield member
+            yield (
+                f"{len(member):x}\r\n".encode() + member + b"\r\n"
+                if framing == "chunked"
+                else member
+            )
+        if framing == "chunked":
+            yield b"0\r\n\r\n"
 
     return Reply(raw=pieces)
 

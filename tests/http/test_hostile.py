@@ -195,10 +195,11 @@ def test_a_link_two_parsers_could_read_differently_is_refused_before_anything_is
 # ---------------------------------------------------------------------- bodies
 
 
+@pytest.mark.parametrize("framing", ["close", "length", "chunked"])
 def test_a_gzip_bomb_stops_at_the_cap_in_bounded_memory_and_time(
-    server: ScriptedServer, client_for: ClientFactory
+    server: ScriptedServer, client_for: ClientFactory, framing: str
 ) -> None:
-    server.default = gzip_bomb(1024**3)  # about 1 MB on the wire, 1 GiB inflated
+    server.default = gzip_bomb(1024**3, framing)  # about 1 MB on the wire, 1 GiB inflated
     client = client_for(server.url, max_response_bytes=1024**2)
 
     tracemalloc.start()
