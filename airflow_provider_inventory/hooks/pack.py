@@ -10,7 +10,8 @@ Endpoints:
 What Pack does not document is configurable on the connection, with these defaults:
 
 - the token travels as ``Authorization: Bearer <token>`` (extras ``auth_header``,
-  ``auth_scheme``; an empty ``auth_scheme`` sends the bare token);
+  ``auth_scheme``; an empty ``auth_scheme`` sends the bare token), only ever to the host's own
+  origin; a token with whitespace or a line break is refused before anything is sent;
 - the page size parameter is ``per_page`` (extra ``page_size_param``);
 - no client-side pacing (extras ``rate_limit_average``/``rate_limit_interval``,
   ``rate_limit_burst``/``rate_limit_burst_interval`` turn it on); 429 with ``Retry-After`` and
