@@ -5,11 +5,11 @@ The client knows HTTP and nothing of Airflow: hooks build it from a connection, 
 ``get_json`` page by page. Each request is retried by :func:`~._http.loop.with_retries` (the
 adapter never retries); each attempt:
 
-1. waits for the pacer (``pacer.acquire()``), retries included;
-2. builds the request and checks the URL it will really be sent to with urllib3's parser
+1. builds the request and checks the URL it will really be sent to with urllib3's parser
    (:func:`~._http.urls.checked_url`): user-info or an authority two parsers read differently is
    a :class:`PaginationError`, nothing sent; only a URL on the base URL's origin gets the auth;
-3. checks every header value (no line break, control character or outer whitespace);
+2. checks every header value (no line break, control character or outer whitespace);
+3. waits for the pacer (``pacer.acquire()``), retries included;
 4. sends it within a total deadline (``request_timeout``: connect, headers and the whole body,
    besides the per-read ``read_timeout``), redirects not followed;
 5. lets the pacer see the response (``pacer.observe(status, headers)``), any status;
@@ -290,8 +290,8 @@ class ApiClient:
     # ------------------------------------------------------------------ one attempt
 
     def _attempt(self, call: _Call) -> JsonResponse:
+        prepared = self._prepare(call)  # may fetch a token: before the pacer stamps the send
         self._pace()
-        prepared = self._prepare(call)
         with self._stats_lock:
             self.stats.requests += 1
         with deadline(self.settings.request_timeout) as limit:
