@@ -62,20 +62,23 @@ def server_wait(status: int, headers: Mapping[str, str]) -> float | None:
     Returns:
         Seconds (not capped here), or ``None`` when the response names no readable wait.
     """
-    retry_after = headers.get("Retry-After")
-    if retry_after is not None:
-        seconds = _retry_after_seconds(retry_after)
-        if seconds is not None:
-            return seconds
-        log.debug("Ignoring unreadable Retry-After header %s.", _shown(retry_after))
-    if status == 429:
-        interval = headers.get("X-Ratelimit-Interval")
-        if interval is not None:
-            seconds = _seconds(interval)
-            if seconds is not None:
-                return seconds
-            log.debug("Ignoring unreadable X-Ratelimit-Interval header %s.", _shown(interval))
-    return None
+    wait = _header_seconds(headers, "Retry-After", _retry_after_seconds)
+    if wait is None and status == 429:
+        wait = _header_seconds(headers, "X-Ratelimit-Interval", _seconds)
+    return wait
+
+
+def _header_seconds(
+    headers: Mapping[str, str], name: str, parse: Callable[[str], float | None]
+) -> float | None:
+    """``parse`` of header ``name``; an unreadable value is logged at DEBUG and ignored."""
+    value = headers.get(name)
+    if value is None:
+        return None
+    seconds = parse(value)
+    if seconds is None:
+        log.debug("Ignoring unreadable %s header %s.", name, _shown(value))
+    return seconds
 
 
 def _retry_after_seconds(value: str) -> float | None:
