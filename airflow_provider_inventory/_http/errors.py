@@ -2,18 +2,17 @@
 
 Every error carries the HTTP ``status``, the API's error ``code``, ``title`` and ``detail`` when the
 server sent them, and the request ``method`` and ``url`` with secrets removed, so a task log says
-exactly which call failed and why without ever printing a credential.
+exactly which call failed and why without ever printing a credential. The message, title, detail
+and URL are scrubbed of every known secret value when the error is built (see ``redaction``), so
+``str()``, ``repr()``, ``args`` and the pickled form are all clean.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from airflow_provider_inventory._http.redaction import redact_url
-
-if TYPE_CHECKING:  # keep `exceptions`, `window` and `records` cheap to import in DAG files
-    import requests
+from airflow_provider_inventory._http.redaction import redact_url, scrub
 
 _SNIPPET = 200
 
@@ -45,11 +44,11 @@ class InventoryApiError(Exception):
         method: str | None = None,
         url: str | None = None,
     ) -> None:
-        self.message = message
+        self.message = scrub(message)
         self.status = status
         self.code = code
-        self.title = title
-        self.detail = detail
+        self.title = scrub(title) if title else title
+        self.detail = scrub(detail) if detail else detail
         self.method = method
         self.url = redact_url(url) if url else url
         super().__init__(self._render())
@@ -57,6 +56,25 @@ class InventoryApiError(Exception):
     def _render(self) -> str:
         where = f" [{self.method} {self.url}]" if self.method and self.url else ""
         return f"{self.message}{where}"
+
+    def rephrased(
+        self, message: str, as_type: type[InventoryApiError] | None = None
+    ) -> InventoryApiError:
+        """A copy with another message (same status, code, title, detail, method and URL).
+
+        Args:
+            message: the new message (usually the old one plus a hint at the fix).
+            as_type: the class of the copy; default: this error's class.
+        """
+        return (as_type or type(self))(
+            message,
+            status=self.status,
+            code=self.code,
+            title=self.title,
+            detail=self.detail,
+            method=self.method,
+            url=self.url,
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructor: teach pickle (process pools, Airflow's exception serialisation)
@@ -114,25 +132,22 @@ class PaginationError(InventoryApiError):
 
 
 def error_for_response(
-    response: requests.Response, method: str, url: str, scrub: Any = None
+    status: int, reason: str | None, body: bytes, method: str, url: str
 ) -> InventoryApiError:
     """Build the matching :class:`InventoryApiError` subclass for an error response.
 
     Args:
-        response: a response with status >= 400.
+        status: the HTTP status (>= 400).
+        reason: the reason phrase, used when the body says nothing.
+        body: the (possibly truncated) response body.
         method: the request method.
         url: the request URL (it is redacted before it is stored).
-        scrub: optional ``callable(str) -> str`` that removes known secrets from server text.
 
     Returns:
-        The exception to raise (not raised here).
+        The exception to raise (not raised here); server text in it is scrubbed of known secrets.
     """
-    status = response.status_code
-    code, title, detail = _parse_error_body(response)
-    clean = scrub if scrub is not None else (lambda text: text)
-    title = clean(title) if title else title
-    detail = clean(detail) if detail else detail
-    summary = " - ".join(part for part in (title, detail) if part) or response.reason or "error"
+    code, title, detail = _parse_error_body(body)
+    summary = " - ".join(part for part in (title, detail) if part) or reason or "error"
     message = f"HTTP {status}{f' {code}' if code else ''}: {summary}"
     kwargs: dict[str, Any] = {
         "status": status,
@@ -155,14 +170,14 @@ def error_for_response(
     return RequestRejectedError(message, **kwargs)
 
 
-def _parse_error_body(response: requests.Response) -> tuple[str | None, str | None, str | None]:
+def _parse_error_body(content: bytes) -> tuple[str | None, str | None, str | None]:
     """Return (code, title, detail) from a JSON:API ``errors`` array, an ``error`` object or text."""
-    if not response.content.strip():
+    if not content.strip():
         return None, None, None  # the caller falls back to the reason phrase
     try:
-        body = json.loads(response.content)
-    except ValueError:
-        text = response.text.strip()
+        body = json.loads(content)
+    except (ValueError, RecursionError):
+        text = content.decode("utf-8", "replace").strip()
         return None, None, text[:_SNIPPET] or None
     if isinstance(body, dict):
         errors = body.get("errors")

@@ -42,13 +42,13 @@ from typing import Any, Protocol
 from airflow_provider_inventory._http.background import merge_concurrently
 from airflow_provider_inventory._http.client import JsonResponse
 from airflow_provider_inventory._http.errors import BadResponseError, PaginationError
-from airflow_provider_inventory._http.paging import (
+from airflow_provider_inventory._http.redaction import redact_url
+from airflow_provider_inventory._http.urls import (
     canonical_url,
     origin_of,
     resolve_link,
     with_query,
 )
-from airflow_provider_inventory._http.redaction import redact_url
 from airflow_provider_inventory._types import Record
 
 log = logging.getLogger(__name__)

@@ -25,10 +25,24 @@ class HttpSettings:
     """Timeouts, retry policy and safety switches shared by both hooks.
 
     Every field can be set in the connection's extra under the same name.
+
+    Attributes:
+        connect_timeout: seconds to open a connection.
+        read_timeout: seconds any single socket read may wait.
+        request_timeout: seconds one attempt may take in all (connect, headers and the whole
+            body), however the server trickles its bytes; an attempt over it is retried.
+        max_response_bytes: the largest body accepted, counted after decompression.
+        max_attempts: attempts per request, the first included.
+        backoff_factor, backoff_max: exponential backoff between attempts.
+        max_retry_wait: the longest any single wait may be, whatever a server asks for.
+        allow_insecure_http: allow plain ``http://`` to a non-loopback host.
+        max_pages: an optional cap on the pages of one listing.
     """
 
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    request_timeout: float = 300.0
+    max_response_bytes: int = 64 * 1024 * 1024
     max_attempts: int = 6
     backoff_factor: float = 0.5
     backoff_max: float = 30.0
@@ -43,6 +57,10 @@ class HttpSettings:
         return cls(
             connect_timeout=read.number("connect_timeout", cls.connect_timeout, minimum=0.001),
             read_timeout=read.number("read_timeout", cls.read_timeout, minimum=0.001),
+            request_timeout=read.number("request_timeout", cls.request_timeout, minimum=0.001),
+            max_response_bytes=read.integer(
+                "max_response_bytes", cls.max_response_bytes, minimum=1024
+            ),
             max_attempts=read.integer("max_attempts", cls.max_attempts, minimum=1),
             backoff_factor=read.number("backoff_factor", cls.backoff_factor, minimum=0),
             backoff_max=read.number("backoff_max", cls.backoff_max, minimum=0),
@@ -146,10 +164,20 @@ def split_host_url(host: str, port: int | None) -> tuple[str, str, str]:
 
     ``https://`` is assumed when the host names no scheme; the connection's ``port`` is added
     when the host names none; the path loses its trailing slash.
+
+    Raises:
+        InventoryConfigError: the host cannot be parsed (a bad port, a broken IPv6 literal).
     """
     text = host.strip()
-    parts = urlsplit(text if "://" in text else f"https://{text}")
-    netloc = parts.netloc if port is None or parts.port is not None else f"{parts.netloc}:{port}"
+    try:
+        parts = urlsplit(text if "://" in text else f"https://{text}")
+        has_port = parts.port is not None
+    except ValueError as error:
+        raise InventoryConfigError(
+            f"The connection host {host!r} is not a valid URL ({error}); fix the connection's "
+            f"host field."
+        ) from None
+    netloc = parts.netloc if port is None or has_port else f"{parts.netloc}:{port}"
     return parts.scheme, netloc, parts.path.rstrip("/")
 
 
@@ -171,7 +199,13 @@ def check_transport_security(url: str, settings: HttpSettings, conn_id: str, fie
     Raises:
         InventoryConfigError: naming the connection field and the two ways to fix it.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as error:
+        raise InventoryConfigError(
+            f"Connection '{conn_id}': {field} is not a valid URL ({error})."
+        ) from None
     if parts.scheme == "https":
         return
     if parts.scheme != "http":
@@ -179,10 +213,10 @@ def check_transport_security(url: str, settings: HttpSettings, conn_id: str, fie
             f"Connection '{conn_id}': {field} {url!r} must start with https:// "
             f"(or http:// for a local server)."
         )
-    if is_loopback_host(parts.hostname) or settings.allow_insecure_http:
+    if is_loopback_host(hostname) or settings.allow_insecure_http:
         return
     raise InventoryConfigError(
-        f"Connection '{conn_id}': {field} uses plain http:// for {parts.hostname!r}, which would "
+        f"Connection '{conn_id}': {field} uses plain http:// for {hostname!r}, which would "
         f"send credentials unencrypted. Use https://, or set the extra field "
         f"'allow_insecure_http' to true if this host really is a trusted plain-HTTP endpoint."
     )

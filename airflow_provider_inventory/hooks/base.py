@@ -1,4 +1,5 @@
-"""What both hooks share: reading the Airflow connection and owning one ``ApiClient``."""
+"""What both hooks share: reading the Airflow connection, owning one ``ApiClient``, and handing
+Airflow's secrets masker to the HTTP core (which does not import Airflow)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from airflow_provider_inventory._http.errors import (
     NotFoundError,
     TransportError,
 )
+from airflow_provider_inventory._http.redaction import Scrubber
 from airflow_provider_inventory._http.settings import ExtraReader, HttpSettings
 
 if TYPE_CHECKING:
@@ -45,6 +47,11 @@ class InventoryHook(BaseHook):
     def extra(self) -> ExtraReader:
         """Typed, validating access to the connection's extra."""
         return ExtraReader(self.connection.extra_dejson or {}, self.conn_id)
+
+    @cached_property
+    def scrubber(self) -> Scrubber:
+        """Registers this hook's secrets for redaction by value, and with Airflow's masker."""
+        return Scrubber(mask=mask_in_airflow_logs)
 
     @cached_property
     def http_settings(self) -> HttpSettings:
@@ -84,6 +91,21 @@ class InventoryHook(BaseHook):
                 f"(shown as '{what}' in the UI)."
             )
         return password
+
+
+def mask_in_airflow_logs(value: str, name: str | None = None) -> None:
+    """Register ``value`` with Airflow's secrets masker so it is replaced in every log line.
+
+    Imported on first use: the masker pulls in the logging stack, which a DAG file parse should
+    not pay for.
+    """
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # Airflow 3.0 kept it in the execution-time package.
+        from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[no-redef]
+            mask_secret,
+        )
+    mask_secret(value, name)
 
 
 def describe_failure(error: Exception) -> str:

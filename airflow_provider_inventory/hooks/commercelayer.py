@@ -1,11 +1,13 @@
 """``CommerceLayerHook``: any Commerce Layer list resource (packages, stock locations, ...).
 
-Authentication is OAuth2 ``client_credentials`` against the connection's token URL. Access
-tokens are cached in memory for the whole process, keyed by (token URL, client id, scope, a hash
-of the secret), and refreshed a margin before they expire (``max(60 s, 10 %)`` of their
-lifetime, at most half of it), under a lock so that parallel requests fetch one token, not many
-(see ``_http.tokens``). Nothing is ever written to disk or to Airflow state. A token the API
-reports expired mid-listing (401 ``INVALID_TOKEN``) is replaced once and the request retried.
+Authentication is OAuth2 ``client_credentials`` against the connection's token URL
+(``_http.auth.ClientCredentialsAuth``). Access tokens come from the shared token cache, keyed by
+(token URL, client id, scope, a hash of the secret), and are refreshed a margin before they
+expire, so that parallel requests share one token (see ``_http.tokens``). A token the API reports
+expired mid-listing (401 ``INVALID_TOKEN``) is retired and the request retried once. Token
+requests have a client of their own on the token URL's origin, paced (30 per minute, the token
+endpoint's limit) and retried like every other request. ``test_connection`` always fetches a
+fresh token, so revoked credentials fail the Test button even while a token is cached.
 
 Listings are consistent under concurrent changes by default: without ``sort`` (or with
 ``sort="id"``) they use keyset paging by id as Commerce Layer's own tools do (``sort=id`` and
@@ -28,12 +30,11 @@ limits the pacer starts at the documented live read limits and adopts the server
 ``X-Ratelimit-Limit`` / ``X-Ratelimit-Interval``; the connection extras ``rate_limit_average``,
 ``rate_limit_interval``, ``rate_limit_burst`` and ``rate_limit_burst_interval`` pin the limits for
 every class instead (a missing burst is scaled from the documented average/burst ratio). A 429
-that happens anyway waits ``Retry-After`` or ``X-Ratelimit-Interval`` (see ``_http.retry``).
+that happens anyway waits ``Retry-After`` or ``X-Ratelimit-Interval`` (see ``_http.loop``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,13 +43,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from airflow_provider_inventory._arguments import resource_name
+from airflow_provider_inventory._http.auth import ClientCredentialsAuth
 from airflow_provider_inventory._http.client import ApiClient, ClientStats, JsonResponse
 from airflow_provider_inventory._http.errors import (
     AuthenticationError,
     InventoryApiError,
     InventoryConfigError,
     NotFoundError,
-    RequestRejectedError,
     TokenExpiredError,
 )
 from airflow_provider_inventory._http.pacing import RatePacer, pacer_for
@@ -64,8 +65,6 @@ from airflow_provider_inventory._http.paginators import (
     paginate_concurrently,
     record_id,
 )
-from airflow_provider_inventory._http.paging import with_query
-from airflow_provider_inventory._http.redaction import Scrubber
 from airflow_provider_inventory._http.settings import (
     RateLimit,
     check_transport_security,
@@ -73,6 +72,7 @@ from airflow_provider_inventory._http.settings import (
 )
 from airflow_provider_inventory._http.stream import RecordStream, ResourceStream
 from airflow_provider_inventory._http.tokens import shared_token_cache
+from airflow_provider_inventory._http.urls import with_query
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks._commercelayer_query import (
     KEYSET_CURSOR,
@@ -106,7 +106,6 @@ log = logging.getLogger(__name__)
 DEFAULT_AUTH_URL = "https://auth.commercelayer.io/oauth/token"
 API_DOMAIN = "commercelayer.io"
 JSONAPI_MEDIA_TYPE = "application/vnd.api+json"
-DEFAULT_TOKEN_LIFETIME = 7200.0
 
 #: Resources Commerce Layer documents as cacheable reads (higher rate limits).
 CACHEABLE_RESOURCES = frozenset(
@@ -126,6 +125,8 @@ CACHEABLE_RESOURCES = frozenset(
 CACHEABLE = "cacheable"
 UNCACHEABLE = "uncacheable"
 TOKEN_ENDPOINT = "token"
+#: The token endpoint's documented limit.
+TOKEN_RATE_LIMIT = RateLimit(30, 60.0)
 #: The documented live read limits per class: (average per 60 s, burst per 10 s).
 DEFAULT_RATE_LIMITS: dict[str, tuple[RateLimit, RateLimit]] = {
     UNCACHEABLE: (RateLimit(200, 60.0), RateLimit(50, 10.0)),
@@ -169,10 +170,9 @@ class CommerceLayerHook(InventoryHook):
     def __init__(self, commercelayer_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(commercelayer_conn_id, **kwargs)
         self.commercelayer_conn_id = commercelayer_conn_id
-        self._scrubber = Scrubber()
         self._clients: dict[str, ApiClient] = {}
-        self._clients_lock = threading.Lock()
-        self._last_token = threading.local()
+        # Re-entrant: building the API client builds the auth, which asks for the token client.
+        self._clients_lock = threading.RLock()
 
     # ------------------------------------------------------------------ connection
 
@@ -198,7 +198,12 @@ class CommerceLayerHook(InventoryHook):
         return self.extra.string("scope")
 
     @cached_property
-    def _credentials(self) -> tuple[str, str]:
+    def auth(self) -> ClientCredentialsAuth:
+        """The OAuth2 client-credentials auth of this connection (tokens shared per process).
+
+        Raises:
+            InventoryConfigError: the client id or secret is missing.
+        """
         client_id = self.connection.login
         if not client_id:
             raise InventoryConfigError(
@@ -206,15 +211,17 @@ class CommerceLayerHook(InventoryHook):
                 f"(shown as 'Client ID' in the UI) to the integration's client ID."
             )
         secret = self.require_password("Client secret")
-        self._scrubber.add(client_id, "commercelayer_client_id")
-        self._scrubber.add(secret, "commercelayer_client_secret")
-        return client_id, secret
-
-    @cached_property
-    def _token_key(self) -> tuple[str, ...]:
-        client_id, secret = self._credentials
-        digest = hashlib.sha256(secret.encode()).hexdigest()
-        return (self.auth_url, client_id, self.scope or "", digest)
+        return ClientCredentialsAuth(
+            lambda body: self._client_for_class(TOKEN_ENDPOINT).request(
+                "POST", self.auth_url, json_body=body
+            ),
+            token_url=self.auth_url,
+            client_id=client_id,
+            client_secret=secret,
+            scope=self.scope,
+            conn_id=self.conn_id,
+            scrubber=self.scrubber,
+        )
 
     def get_access_token(self) -> str:
         """A valid access token from the process-wide cache, fetched when needed.
@@ -223,55 +230,7 @@ class CommerceLayerHook(InventoryHook):
             AuthenticationError: the token endpoint refused the client id, secret or scope.
             InventoryApiError: the token endpoint could not be reached or answered nonsense.
         """
-        return shared_token_cache().get(self._token_key, self._fetch_token)
-
-    def _fetch_token(self) -> tuple[str, float]:
-        client_id, secret = self._credentials
-        body = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-        if self.scope:
-            body["scope"] = self.scope
-        try:
-            response = self._client_for_class(TOKEN_ENDPOINT).request(
-                "POST", self.auth_url, json_body=body
-            )
-        except (AuthenticationError, RequestRejectedError) as error:
-            raise self._token_refused(error) from None
-        token, lifetime = _parse_token(response)
-        self._scrubber.add(token, "commercelayer_access_token")
-        log.info(
-            "Fetched a Commerce Layer access token for connection '%s' (valid %.0f s).",
-            self.conn_id,
-            lifetime,
-        )
-        return token, lifetime
-
-    def _token_refused(self, error: InventoryApiError) -> AuthenticationError:
-        if error.code == "invalid_scope":
-            hint = (
-                f"The scope {self.scope!r} was refused: fix the connection's extra field 'scope' "
-                f"(e.g. 'market:id:xYZkjABcde' or 'stock_location:code:eu_warehouse') or leave "
-                f"it empty."
-            )
-        else:
-            hint = (
-                "Check the connection's login (Client ID), password (Client secret) and extra "
-                "field 'scope'."
-            )
-        return AuthenticationError(
-            f"Could not get a Commerce Layer access token ({error.message}). {hint}",
-            status=error.status,
-            code=error.code,
-            title=error.title,
-            detail=error.detail,
-            method=error.method,
-            url=error.url,
-        )
-
-    def _auth_headers(self) -> dict[str, str]:
-        token = self.get_access_token()
-        # Remember which token this thread sent, so a 401 INVALID_TOKEN retires that one only.
-        self._last_token.value = token
-        return {"Authorization": f"Bearer {token}"}
+        return self.auth.token()
 
     def _build_client(self) -> ApiClient:
         return self._new_client(UNCACHEABLE)
@@ -289,25 +248,32 @@ class CommerceLayerHook(InventoryHook):
             return self._clients[kind]
 
     def _new_client(self, kind: str) -> ApiClient:
-        self._credentials  # noqa: B018 - registers the secrets with the scrubber first
         if kind == TOKEN_ENDPOINT:
-            # Its own client: another origin, no API Authorization header, and no API pacer
-            # (the token endpoint's X-Ratelimit headers describe its own, separate limit).
+            # Its own client: another origin, no API Authorization header, and its own pacer
+            # (the token endpoint's limit is separate from the API's).
+            parts = urlsplit(self.auth_url)
             return ApiClient(
                 self.auth_url,
                 self.http_settings,
                 conn_id=self.conn_id,
                 default_headers={"Accept": "application/json"},
-                scrubber=self._scrubber,
+                pacer=pacer_for(
+                    f"{parts.scheme}://{parts.netloc}",
+                    TOKEN_ENDPOINT,
+                    [TOKEN_RATE_LIMIT],
+                    pinned=True,
+                    max_wait=self.http_settings.max_retry_wait,
+                ),
+                scrubber=self.scrubber,
             )
         return ApiClient(
             self.api_url,
             self.http_settings,
             conn_id=self.conn_id,
-            auth_headers=self._auth_headers,
+            auth=self.auth,
             default_headers={"Accept": JSONAPI_MEDIA_TYPE},
             pacer=self.pacer(kind),
-            scrubber=self._scrubber,
+            scrubber=self.scrubber,
             pool_size=MAX_WORKERS + 2,
         )
 
@@ -549,14 +515,16 @@ class CommerceLayerHook(InventoryHook):
         return flatten_document(body)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch a token, then read one package, to check host, credentials and scope.
+        """Fetch a fresh token, then count packages, to check host, credentials and scope.
+
+        The token is fetched even if one is cached, so credentials revoked since then fail here.
 
         Returns:
             ``(True, message)`` when both worked, else ``(False, reason)`` with a readable,
             secret-free reason naming the field to fix.
         """
         try:
-            self.get_access_token()
+            self.auth.fresh_token()  # never the cached one: prove the credentials work now
             total = self.count("packages")
         except Exception as error:
             return False, describe_failure(error)
@@ -612,29 +580,19 @@ class CommerceLayerHook(InventoryHook):
         return plan_ranges(self._count(query), n, probe)
 
     def _get(self, client: ApiClient, url: str, resource: str) -> JsonResponse:
-        """GET ``url``, replacing an expired token once; auth and 404 errors name the fix."""
-        try:
-            return client.get_json(url)
-        except TokenExpiredError:
-            shared_token_cache().invalidate(
-                self._token_key, getattr(self._last_token, "value", None)
-            )
-            log.info("The access token expired; fetching a new one and retrying the request.")
-        except InventoryApiError as error:
-            raise self._explained(error, resource) from None
+        """GET ``url``; auth and 404 errors name the fix.
+
+        The client already retired an expired token and retried once; a second 401
+        ``INVALID_TOKEN`` means the new token is refused too.
+        """
         try:
             return client.get_json(url)
         except TokenExpiredError as error:
-            raise AuthenticationError(
+            raise error.rephrased(
                 f"{error.message}, again with a freshly fetched access token. Check that the "
                 f"connection's extra field 'auth_url' ({self.auth_url}) issues tokens for "
                 f"{self.api_url}.",
-                status=error.status,
-                code=error.code,
-                title=error.title,
-                detail=error.detail,
-                method=error.method,
-                url=error.url,
+                AuthenticationError,
             ) from None
         except InventoryApiError as error:
             raise self._explained(error, resource) from None
@@ -700,28 +658,9 @@ def check_resource(resource: str) -> None:
     resource_name(resource)
 
 
-def _parse_token(response: JsonResponse) -> tuple[str, float]:
-    body = response.body
-    token = body.get("access_token") if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token:
-        raise bad_body(response.url, "the token response has no 'access_token'", body, "POST")
-    lifetime = body.get("expires_in", DEFAULT_TOKEN_LIFETIME)
-    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
-        raise bad_body(response.url, f"'expires_in' is {lifetime!r}", {}, "POST")
-    return token, float(lifetime)
-
-
 def _with_hint(error: InventoryApiError, hint: str) -> InventoryApiError:
     """A copy of ``error`` (same class and fields) whose message ends with ``hint``."""
-    return type(error)(
-        f"{error.message}. {hint}",
-        status=error.status,
-        code=error.code,
-        title=error.title,
-        detail=error.detail,
-        method=error.method,
-        url=error.url,
-    )
+    return error.rephrased(f"{error.message}. {hint}")
 
 
 __all__ = [

@@ -10,7 +10,8 @@ Endpoints:
 What Pack does not document is configurable on the connection, with these defaults:
 
 - the token travels as ``Authorization: Bearer <token>`` (extras ``auth_header``,
-  ``auth_scheme``; an empty ``auth_scheme`` sends the bare token);
+  ``auth_scheme``; an empty ``auth_scheme`` sends the bare token), only ever to the host's own
+  origin; a token with whitespace or a line break is refused before anything is sent;
 - the page size parameter is ``per_page`` (extra ``page_size_param``);
 - no client-side pacing (extras ``rate_limit_average``/``rate_limit_interval``,
   ``rate_limit_burst``/``rate_limit_burst_interval`` turn it on); 429 with ``Retry-After`` and
@@ -36,6 +37,7 @@ from airflow_provider_inventory._arguments import (
     optional_identifier,
     optional_page_size,
 )
+from airflow_provider_inventory._http.auth import HeaderTokenAuth
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import (
     AuthenticationError,
@@ -54,10 +56,10 @@ from airflow_provider_inventory._http.paginators import (
     paginate,
     record_id,
 )
-from airflow_provider_inventory._http.paging import with_query
-from airflow_provider_inventory._http.redaction import Scrubber, redact_url
+from airflow_provider_inventory._http.redaction import redact_url
 from airflow_provider_inventory._http.settings import split_host_url
 from airflow_provider_inventory._http.stream import RecordStream, all_records
+from airflow_provider_inventory._http.urls import with_query
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.window import Instant, Window
@@ -122,25 +124,28 @@ class PackHook(InventoryHook):
         return normalize_base_url(self.connection.host, self.connection.port)
 
     def _build_client(self) -> ApiClient:
-        scrubber = Scrubber()
         token = self.require_password("API token")
-        scrubber.add(token, "pack_api_token")
-        auth = self._auth_headers(token)
+        self.scrubber.add(token, "pack_api_token")
         return ApiClient(
             self.base_url,
             self.http_settings,
             conn_id=self.conn_id,
-            auth_headers=lambda: auth,
+            auth=self._auth(token),
             default_headers={"Accept": "application/json"},
             pacer=self._pacer(),
-            scrubber=scrubber,
+            scrubber=self.scrubber,
         )
 
-    def _auth_headers(self, token: str) -> dict[str, str]:
-        """``{auth_header: "<auth_scheme> <token>"}``; an empty ``auth_scheme`` sends the bare token."""
+    def _auth(self, token: str) -> HeaderTokenAuth:
+        """``{auth_header}: {auth_scheme} {token}``; an empty ``auth_scheme`` sends the bare token.
+
+        Raises:
+            InventoryConfigError: the token has whitespace or a line break, or the header name
+                or scheme is invalid (naming the field); nothing is sent.
+        """
         header = self.extra.string("auth_header", DEFAULT_AUTH_HEADER) or DEFAULT_AUTH_HEADER
         scheme = self.extra.string("auth_scheme", DEFAULT_AUTH_SCHEME, empty_means_default=False)
-        return {header: f"{scheme} {token}" if scheme else token}
+        return HeaderTokenAuth(token, conn_id=self.conn_id, header=header, scheme=scheme or "")
 
     def _pacer(self) -> RatePacer | None:
         """The process-wide pacer for this connection, or ``None`` when no limit is set."""

@@ -244,3 +244,33 @@ def test_no_secret_in_logs_or_errors(
     assert "Fetched a Commerce Layer access token" in caplog.text
     for secret in (sandbox_env.client_secret, token):
         assert secret not in text
+
+
+# ---------------------------------------------------------------------- token endpoint
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [("status", {"status": 503}), ("rate_limit", {"retry_after": "0"})],
+    ids=["503", "429"],
+)
+def test_a_failing_token_endpoint_is_retried_like_the_api(
+    sandbox_env: Sandbox, kind: str, params: dict[str, Any]
+) -> None:
+    sandbox_env.inject(kind, match="/oauth/token", **params)
+
+    with CommerceLayerHook() as hook:
+        assert hook.count("packages") == 100
+        assert hook.stats.retries == 1
+
+    assert [r.status for r in oauth_requests(sandbox_env)] == [params.get("status", 429), 200]
+    assert sandbox_env.tokens_issued == 1
+
+
+def test_the_connection_test_fetches_a_fresh_token_each_time(sandbox_env: Sandbox) -> None:
+    with CommerceLayerHook() as hook:
+        hook.count("packages")
+        assert hook.test_connection()[0] is True
+        assert hook.test_connection()[0] is True
+
+    assert sandbox_env.tokens_issued == 3

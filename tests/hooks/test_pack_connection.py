@@ -167,7 +167,8 @@ def test_auth_header_is_configurable(
         },
     )
 
-    assert PackHook("pack_auth")._auth_headers("tok-1234") == expected
+    auth = PackHook("pack_auth")._auth("tok-1234")
+    assert {auth.header: auth.value} == expected
 
 
 def test_auth_scheme_of_the_wrong_type_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,7 +179,7 @@ def test_auth_scheme_of_the_wrong_type_is_refused(monkeypatch: pytest.MonkeyPatc
     )
 
     with pytest.raises(InventoryConfigError, match="'auth_scheme' must be a string"):
-        PackHook("pack_auth")._auth_headers("tok-1234")
+        PackHook("pack_auth")._auth("tok-1234")
 
 
 # ---------------------------------------------------------------------- test_connection

@@ -4,10 +4,15 @@ The server runs on 127.0.0.1 with an ephemeral port. Each test scripts the repli
 (``server.script(Reply(503), Reply(200, {...}))``); once the script runs out, the server answers
 ``server.default``. Every request that reached it is recorded with its arrival time, so tests
 count attempts and measure waits on the server side, where they really happened.
+
+It can also misbehave the way hostile servers and broken proxies do: answer with raw bytes written
+piece by piece with a pause between them (:func:`drip`: a response trickled a byte at a time), or
+stream a body generated on the fly (:func:`gzip_bomb`: a few KB on the wire, a gigabyte inflated).
 """
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import logging
@@ -16,7 +21,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_inventory._http.client import ApiClient
-from airflow_provider_inventory._http.pacing import RatePacer
+from airflow_provider_inventory._http.auth import HeaderTokenAuth
+from airflow_provider_inventory._http.client import ApiClient, Pacer
 from airflow_provider_inventory._http.redaction import Scrubber
 from airflow_provider_inventory._http.settings import HttpSettings
 
@@ -41,9 +46,10 @@ FAST: dict[str, Any] = {
     "backoff_factor": 0.01,
     "backoff_max": 0.05,
     "max_retry_wait": 2.0,
+    "request_timeout": 10.0,
 }
 
-RETRY_LOGGER = "airflow_provider_inventory._http.retry"
+RETRY_LOGGER = "airflow_provider_inventory._http.loop"
 
 
 @dataclass
@@ -60,6 +66,9 @@ class Reply:
         drop: close the connection without answering at all.
         cut_to: declare the whole body in ``Content-Length`` but send only this many bytes, then
             close the connection (a transfer cut off mid-body).
+        raw: instead of all of the above, write these pieces as they are (status line, headers
+            and body), ``pause`` seconds apart, then close the connection.
+        pause: seconds between ``raw`` pieces.
     """
 
     status: int = 200
@@ -70,6 +79,8 @@ class Reply:
     stall: float = 0.0
     drop: bool = False
     cut_to: int | None = None
+    raw: Callable[[], Iterable[bytes]] | None = None
+    pause: float = 0.0
 
     def payload(self) -> bytes:
         """The body as bytes."""
@@ -182,9 +193,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         try:
-            self._write(reply)
+            if reply.raw is not None:
+                self.close_connection = True
+                self._write_raw(reply.raw(), reply.pause)
+            else:
+                self._write(reply)
         except OSError:  # the client gave up waiting
             self.close_connection = True
+
+    def _write_raw(self, pieces: Iterable[bytes], pause: float) -> None:
+        for piece in pieces:
+            self.wfile.write(piece)
+            self.wfile.flush()
+            if pause:
+                time.sleep(pause)
 
     def _write(self, reply: Reply) -> None:
         payload = reply.payload()
@@ -214,11 +236,57 @@ def refused_port() -> Iterator[str]:
         yield f"http://127.0.0.1:{holder.getsockname()[1]}"
 
 
+def drip(status_line: bytes, headers: dict[str, str], body: bytes, *, headers_too: bool) -> Reply:
+    """A response written one byte at a time, 0.05 s apart (the body only, or everything)."""
+    head = status_line + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items()) + b"\r\n"
+
+    def pieces() -> Iterator[bytes]:
+        if headers_too:
+            yield from (bytes([byte]) for byte in head)
+        else:
+            yield head
+        yield from (bytes([byte]) for byte in body)
+
+    return Reply(raw=pieces, pause=0.05)
+
+
+def gzip_bomb(inflated_bytes: int, framing: str = "close") -> Reply:
+    """A 200 ``application/json`` gzip body that inflates to ``inflated_bytes`` of spaces.
+
+    Sent as concatenated gzip members of 16 MiB each (about 16 KB on the wire), generated as they
+    are sent. ``framing``: ``"close"`` (the connection's close ends the body), ``"length"`` (a
+    truthful ``Content-Length``) or ``"chunked"`` (one HTTP chunk per member).
+    """
+    member = gzip.compress(b" " * (16 * 1024 * 1024), compresslevel=9)
+    count = max(1, inflated_bytes // (16 * 1024 * 1024))
+    head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+    head += {
+        "close": "",
+        "length": f"Content-Length: {len(member) * count}\r\n",
+        "chunked": "Transfer-Encoding: chunked\r\n",
+    }[framing]
+    head += "Connection: close\r\n\r\n"
+
+    def pieces() -> Iterator[bytes]:
+        yield head.encode()
+        for _ in range(count):
+            yield (
+                f"{len(member):x}\r\n".encode() + member + b"\r\n"
+                if framing == "chunked"
+                else member
+            )
+        if framing == "chunked":
+            yield b"0\r\n\r\n"
+
+    return Reply(raw=pieces)
+
+
 def make_client(
     base_url: str,
     *,
     scrubber: Scrubber | None = None,
-    pacer: RatePacer | None = None,
+    pacer: Pacer | None = None,
+    token: str = API_TOKEN,
     **overrides: Any,
 ) -> ApiClient:
     """A client for ``base_url`` with fast retry settings (``overrides`` replace single fields)."""
@@ -227,7 +295,7 @@ def make_client(
         base_url,
         settings,
         conn_id="inventory_test",
-        auth_headers=lambda: {"Authorization": f"Bearer {API_TOKEN}"},
+        auth=HeaderTokenAuth(token, conn_id="inventory_test"),
         default_headers={"Accept": "application/json"},
         scrubber=scrubber,
         pacer=pacer,

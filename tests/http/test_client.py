@@ -311,11 +311,47 @@ def test_secret_query_parameters_are_masked_in_retry_logs_and_errors(
     assert API_TOKEN not in _all_text(caught.value)
 
 
-def test_a_transport_error_names_the_url_without_user_info(client_for: ClientFactory) -> None:
-    with refused_port() as url:
-        base = url.replace("http://", f"http://user:{CLIENT_SECRET}@")
-        with pytest.raises(InventoryApiError) as caught:
-            client_for(base, max_attempts=1).get_json("items")
+def test_a_transport_error_names_the_url(client_for: ClientFactory) -> None:
+    with refused_port() as url, pytest.raises(InventoryApiError) as caught:
+        client_for(url, max_attempts=1).get_json("items")
 
-    assert CLIENT_SECRET not in _all_text(caught.value)
     assert f"{url}/items" in str(caught.value)
+
+
+def test_a_host_with_user_info_is_refused_without_showing_it() -> None:
+    with pytest.raises(InventoryConfigError) as caught:
+        ApiClient(f"http://user:{CLIENT_SECRET}@127.0.0.1:9", HttpSettings(), conn_id="pack_x")
+
+    assert "user-info" in str(caught.value)
+    assert "Connection 'pack_x'" in str(caught.value)
+    assert CLIENT_SECRET not in str(caught.value)
+
+
+def test_a_low_level_request_to_an_ambiguous_url_is_refused_too(
+    server: ScriptedServer, foreign: ScriptedServer, client_for: ClientFactory
+) -> None:
+    home_port, foreign_port = server.url.rsplit(":", 1)[1], foreign.url.rsplit(":", 1)[1]
+    url = f"http://127.0.0.1:{foreign_port}\\@127.0.0.1:{home_port}/oauth/token"
+
+    with pytest.raises(PaginationError, match="backslash"):
+        client_for(server.url).request("POST", url, json_body={"secret": CLIENT_SECRET})
+
+    assert foreign.count == 0
+    assert server.count == 0
+
+
+def test_the_http_core_imports_no_airflow() -> None:
+    """Hooks hand Airflow's masker in as a callback; ``_http`` itself stays Airflow-free."""
+    import subprocess
+    import sys
+
+    modules = ", ".join(
+        f"airflow_provider_inventory._http.{name}"
+        for name in ("auth", "client", "loop", "redaction", "transport", "urls")
+    )
+    code = f"import sys, {modules}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert result.stdout.strip() == "[]"

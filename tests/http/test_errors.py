@@ -234,9 +234,20 @@ def test_the_scrubber_removes_every_known_secret() -> None:
     assert text == "*** then *** then *** and abc"
 
 
-def test_the_scrubber_registers_secrets_with_airflows_masker() -> None:
+def test_the_scrubber_hands_secrets_to_the_masker_it_was_given() -> None:
+    masked: list[tuple[str, str | None]] = []
+
+    Scrubber(mask=lambda value, name: masked.append((value, name))).add("s3cr3t-value", "x")
+    Scrubber(mask=lambda value, name: masked.append((value, name))).add("abc")  # too short
+
+    assert masked == [("s3cr3t-value", "x")]
+
+
+def test_hooks_register_secrets_with_airflows_masker() -> None:
     from airflow.sdk.log import redact
 
-    Scrubber().add("masked-in-task-logs-9f8e7d")
+    from airflow_provider_inventory.hooks.base import InventoryHook
+
+    InventoryHook("any").scrubber.add("masked-in-task-logs-9f8e7d")
 
     assert redact("token masked-in-task-logs-9f8e7d!") == "token ***!"

@@ -242,11 +242,12 @@ def test_an_unpaced_token_request_leaves_the_api_pacer_alone(
         Reply(200, {}, headers={"X-Ratelimit-Limit": "30", "X-Ratelimit-Interval": "60"}),
         Reply(429, {}, headers={"X-Ratelimit-Interval": "60"}),
     )
-    client = client_for(server.url, pacer=pacer, max_attempts=1)
+    client_for(server.url, pacer=pacer, max_attempts=1)  # the API's client
+    token_client = client_for(server.url, max_attempts=1)  # the token endpoint's own client
 
-    client.request("POST", server.url + "/oauth/token", json_body={}, paced=False)
+    token_client.request("POST", server.url + "/oauth/token", json_body={})
     with pytest.raises(RateLimitedError):
-        client.request("POST", server.url + "/oauth/token", json_body={}, paced=False)
+        token_client.request("POST", server.url + "/oauth/token", json_body={})
 
     assert pacer.windows == [RateLimit(200, 60)]
     assert pacer.acquire() == 0

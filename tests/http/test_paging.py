@@ -14,7 +14,7 @@ from airflow_provider_inventory._http.background import merge_concurrently, pref
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import PaginationError, ServerError
 from airflow_provider_inventory._http.paginators import PageGuard
-from airflow_provider_inventory._http.paging import resolve_link, with_query
+from airflow_provider_inventory._http.urls import resolve_link, with_query
 from tests.http import (
     ClientFactory,
     Reply,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -327,8 +328,9 @@ def test_every_retry_is_logged_at_info_with_request_status_and_wait(
 
     messages = retry_messages(caplog)
     assert len(messages) == 2
-    assert messages[0].startswith("Retrying GET /items?page=2 after 503 (retry 1 of 2), waiting ")
-    assert messages[1] == "Retrying GET /items?page=2 after 429 (retry 2 of 2), waiting 0.00 s"
+    url = f"{server.url}/items?page=2"
+    assert messages[0].startswith(f"Retrying GET {url} after 503 (attempt 1 of 3), waiting ")
+    assert messages[1] == f"Retrying GET {url} after 429 (attempt 2 of 3), waiting 0.00 s"
 
 
 def test_a_body_cut_off_mid_transfer_is_retried(
@@ -419,3 +421,52 @@ def test_a_token_post_is_retried_like_a_read(
     assert response.body["expires_in"] == 7200
     assert [seen.method for seen in server.requests] == ["POST", "POST"]
     assert server.requests[1].body == b'{"grant": "x"}'
+
+
+class _RecordingPacer:
+    """A pacer that only records what the loop asks of it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def acquire(self) -> float:
+        self.calls.append("acquire")
+        return 0.25
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        self.calls.append(f"observe {status}")
+
+
+def test_the_pacer_is_asked_before_every_attempt_and_sees_every_response(
+    server: ScriptedServer, client_for: ClientFactory
+) -> None:
+    pacer = _RecordingPacer()
+    server.script(Reply(503), Reply(429, headers={"Retry-After": "0"}), Reply(drop=True), OK)
+    client = client_for(server.url, pacer=pacer, max_attempts=4)
+
+    assert client.get_json("items").body == {"data": ["done"]}
+
+    assert pacer.calls == [
+        "acquire",
+        "observe 503",
+        "acquire",
+        "observe 429",
+        "acquire",  # the dropped connection: no response to observe
+        "acquire",
+        "observe 200",
+    ]
+    assert (client.stats.requests, client.stats.retries) == (4, 3)
+    assert client.stats.paced_seconds == pytest.approx(1.0)
+
+
+def test_a_redirect_is_neither_followed_nor_retried_and_the_pacer_sees_it(
+    server: ScriptedServer, client_for: ClientFactory
+) -> None:
+    pacer = _RecordingPacer()
+    server.default = Reply(301, b"", headers={"Location": "https://elsewhere.example/x"})
+
+    with pytest.raises(BadResponseError, match="redirects are not followed"):
+        client_for(server.url, pacer=pacer).get_json("items")
+
+    assert pacer.calls == ["acquire", "observe 301"]
+    assert server.count == 1

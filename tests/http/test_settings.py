@@ -11,6 +11,7 @@ from airflow_provider_inventory._http.settings import (
     ExtraReader,
     HttpSettings,
     RateLimit,
+    check_transport_security,
     is_loopback_host,
     split_host_url,
 )
@@ -159,6 +160,8 @@ def test_http_settings_default_to_the_documented_values() -> None:
     assert HttpSettings.from_extra({}, "pack_default") == HttpSettings(
         connect_timeout=10,
         read_timeout=60,
+        request_timeout=300,
+        max_response_bytes=64 * 1024 * 1024,
         max_attempts=6,
         backoff_factor=0.5,
         backoff_max=30,
@@ -172,6 +175,8 @@ def test_http_settings_read_every_field_from_the_extra() -> None:
     extra = {
         "connect_timeout": "3",
         "read_timeout": 20,
+        "request_timeout": "45",
+        "max_response_bytes": 1_000_000,
         "max_attempts": "2",
         "backoff_factor": 0,
         "backoff_max": "4",
@@ -184,6 +189,8 @@ def test_http_settings_read_every_field_from_the_extra() -> None:
     assert HttpSettings.from_extra(extra, "pack_default") == HttpSettings(
         connect_timeout=3,
         read_timeout=20,
+        request_timeout=45,
+        max_response_bytes=1_000_000,
         max_attempts=2,
         backoff_factor=0,
         backoff_max=4,
@@ -198,6 +205,9 @@ def test_http_settings_read_every_field_from_the_extra() -> None:
     [
         ("connect_timeout", 0),
         ("read_timeout", "slow"),
+        ("request_timeout", 0),
+        ("max_response_bytes", 100),
+        ("max_response_bytes", "64MiB"),
         ("max_attempts", 0),
         ("backoff_factor", -1),
         ("backoff_max", "nan"),
@@ -266,3 +276,16 @@ def test_whole_number_refuses_what_is_not_an_int_at_least_the_minimum(value: Any
         whole_number("size", value)
     assert whole_number("size", 3) == 3
     assert whole_number("size", 0, minimum=0) == 0
+
+
+@pytest.mark.parametrize("host", ["https://[::1", "api.pack.cloud:99999", "api.pack.cloud:8x"])
+def test_a_host_that_cannot_be_parsed_is_a_config_error(host: str) -> None:
+    with pytest.raises(InventoryConfigError, match="host field"):
+        split_host_url(host, None)
+
+
+def test_a_url_that_cannot_be_parsed_fails_the_transport_check_by_field() -> None:
+    with pytest.raises(InventoryConfigError, match="Connection 'x': extra field 'auth_url'"):
+        check_transport_security(
+            "https://[::1/token", HttpSettings(), "x", "extra field 'auth_url'"
+        )
