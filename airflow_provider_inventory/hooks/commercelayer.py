@@ -67,6 +67,7 @@ from airflow_provider_inventory._http.settings import (
 )
 from airflow_provider_inventory._http.tokens import shared_token_cache
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.hooks._host import configure_host_state
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.jsonapi import (
     PARTITION_KEYS,
@@ -299,6 +300,7 @@ class CommerceLayerHook(InventoryHook):
             AuthenticationError: the token endpoint refused the client id, secret or scope.
             InventoryApiError: the token endpoint could not be reached or answered nonsense.
         """
+        configure_host_state()
         return shared_token_cache().get(self._token_key, self._fetch_token)
 
     def _fetch_token(self) -> tuple[str, float]:
@@ -409,12 +411,14 @@ class CommerceLayerHook(InventoryHook):
             burst = RateLimit(max(1, scaled), default_burst.interval)
         # Keyed by host, not connection id: the API limits per client IP and organization, so
         # two connections to one organization share one budget.
+        configure_host_state()
         return pacer_for(
             self.api_url,
             kind,
             (average, burst),
             pinned=pinned,
             max_wait=self.http_settings.max_retry_wait,
+            host_sharing=self.extra.boolean("host_sharing", True),
         )
 
     @property
