@@ -40,6 +40,7 @@ SCENARIOS = {
     "cl-parallelism": "benchmarks.cl_parallelism",
     "cpu-cost": "benchmarks.cpu_cost",
     "parse-cost": "benchmarks.parse_cost",
+    "cl-host-sharing": "benchmarks.cl_host_sharing",
 }
 #: Scenarios that compare against apache-airflow-providers-http.
 NEEDS_BASELINE = frozenset({"pack-throughput"})

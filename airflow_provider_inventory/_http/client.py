@@ -325,6 +325,10 @@ class ApiClient:
     def _count_retry(self, status: int | None, wait: float) -> None:
         with self._stats_lock:
             self.stats.retries += 1
+        if status == 429 and self.pacer is not None:
+            # Until the request loop shows the pacer every response: a 429 urllib3 retries
+            # internally must still slow the pacer down (its headers are not available here).
+            self.pacer.observe(429, {})
 
     def close(self) -> None:
         """Close pooled connections."""

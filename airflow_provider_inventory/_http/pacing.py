@@ -8,10 +8,11 @@ How a :class:`RatePacer` decides when the next request may leave:
   with 16 per 10 s, 30/min with 5 per 10 s) is never tripped, known or not. The known windows
   ("at most N in any T seconds") stay as ceilings on top, with a small margin.
 - **Adaptive, like TCP.** The pacer sends at ``factor`` x the average. A 429 that arrives despite
-  pacing halves the factor (and caps its recovery just below where it was); a response whose
+  pacing halves the factor, or cuts it to this pacer's share of the spent budget when others
+  are known to spend it too (and caps its recovery just below where it was); a response whose
   ``X-Ratelimit-Remaining`` is low while the budget spent in the window is more than this
-  pacer's own sending explains (other hosts spend it) lowers it by a fifth; every healthy
-  response raises it a little (about +0.1 per average window), never above the advertised limit.
+  pacer's own sending explains (other hosts spend it) lowers it by 7 %; every healthy
+  response raises it a little (about +0.15 per average window), never above the advertised limit.
   Pacers with no shared state (different hosts) thus settle under one shared limit.
 - **Bounded.** Every wait, including a hold a header asks for, is capped by ``max_wait``. A limit
   slower than one request per ``max_wait`` (``1`` per ``999999`` s) is refused with
@@ -26,11 +27,13 @@ How a :class:`RatePacer` decides when the next request may leave:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+import struct
 import threading
 import time
+from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,16 +56,16 @@ DEFAULT_MAX_WAIT = 120.0
 MAX_SANE_INTERVAL = 1e7
 MIN_FACTOR = 0.05
 DECREASE_ON_429 = 0.5
-DECREASE_ON_LOW_REMAINING = 0.8
+DECREASE_ON_LOW_REMAINING = 0.93
 #: After a 429, recovery stops at this share of the factor that got it (then creeps up slowly).
 CEILING_AFTER_429 = 0.95
-INCREASE_PER_WINDOW = 0.1
+INCREASE_PER_WINDOW = 0.15
 CEILING_INCREASE_PER_WINDOW = 0.02
 #: "Low" remaining budget: below this share of the limit (and at least LOW_WATER_MIN requests).
-LOW_WATER = 0.1
+LOW_WATER = 0.05
 LOW_WATER_MIN = 2
 #: At most one cut for a low remaining budget per this share of the window.
-REMAINING_CUT_SPACING = 1 / 3
+REMAINING_CUT_SPACING = 1.0
 #: Spending by others below this share of the limit (at least 2 requests) is noise.
 OTHERS_TOLERANCE = 0.05
 
@@ -72,7 +75,7 @@ class PacerState:
     """What a pacer remembers (shared by the processes of a host when host sharing is on).
 
     Times are ``time.monotonic()`` seconds, which is one clock for the whole host on Linux and
-    macOS; :meth:`from_json` drops anything a reboot or a foreign file could make nonsensical.
+    macOS; :meth:`from_bytes` drops anything a reboot or a foreign file could make nonsensical.
     """
 
     sent: list[float] = field(default_factory=list)
@@ -82,40 +85,53 @@ class PacerState:
     decreased_at: float = -math.inf
     advertised: RateLimit | None = None
     refused: RateLimit | None = None
+    share: float = 1.0
 
-    def to_json(self) -> bytes:
-        """The state as compact JSON."""
-        doc: dict[str, Any] = {
-            "sent": [round(t, 4) for t in self.sent],
-            "hold_until": self.hold_until,
-            "factor": self.factor,
-            "ceiling": self.ceiling,
-            "decreased_at": self.decreased_at if math.isfinite(self.decreased_at) else None,
-            "advertised": _limit_doc(self.advertised),
-            "refused": _limit_doc(self.refused),
-        }
-        return json.dumps(doc, separators=(",", ":")).encode()
+    def to_bytes(self) -> bytes:
+        """The state in a compact binary form (a fixed header, then the send times)."""
+        advertised = self.advertised or _NO_LIMIT
+        refused = self.refused or _NO_LIMIT
+        header = _HEADER.pack(
+            _MAGIC,
+            self.hold_until,
+            self.factor,
+            self.ceiling,
+            self.decreased_at if math.isfinite(self.decreased_at) else math.nan,
+            self.share,
+            advertised.limit,
+            advertised.interval,
+            refused.limit,
+            refused.interval,
+        )
+        return header + array("d", self.sent).tobytes()
 
     @classmethod
-    def from_json(cls, data: bytes, now: float, max_wait: float) -> PacerState:
+    def from_bytes(cls, data: bytes, now: float, max_wait: float) -> PacerState:
         """Parse ``data``; anything unreadable, out of range or in the future is dropped."""
-        try:
-            doc = json.loads(data) if data else {}
-        except ValueError:
-            doc = {}
-        if not isinstance(doc, dict):
-            doc = {}
-        sent = [t for t in _floats(doc.get("sent")) if t <= now + 1.0]
-        decreased = _number(doc.get("decreased_at"))
+        size = _HEADER.size
+        if len(data) < size or (len(data) - size) % 8 or data[: len(_MAGIC)] != _MAGIC:
+            return cls()
+        _, hold, factor, ceiling, decreased, share, *limits = _HEADER.unpack_from(data)
+        sent = array("d", data[size:]).tolist()
+        # Written in send order by this module: a sum that is not finite, or a last send in the
+        # future (a reboot reset the clock; a foreign file), discards the lot.
+        if sent and (not math.isfinite(math.fsum(sent)) or sent[-1] > now + 1.0):
+            sent = []
         return cls(
             sent=sent,
-            hold_until=min(_number(doc.get("hold_until")) or 0.0, now + max_wait),
-            factor=_clamp(_number(doc.get("factor")), MIN_FACTOR, 1.0, default=1.0),
-            ceiling=_clamp(_number(doc.get("ceiling")), MIN_FACTOR, 1.0, default=1.0),
-            decreased_at=decreased if decreased is not None and decreased <= now else -math.inf,
-            advertised=_limit_from(doc.get("advertised")),
-            refused=_limit_from(doc.get("refused")),
+            hold_until=min(_finite(hold, 0.0), now + max_wait),
+            factor=_clamp(factor, MIN_FACTOR, 1.0, default=1.0),
+            ceiling=_clamp(ceiling, MIN_FACTOR, 1.0, default=1.0),
+            decreased_at=decreased if math.isfinite(decreased) and decreased <= now else -math.inf,
+            share=_clamp(share, MIN_FACTOR, 1.0, default=1.0),
+            advertised=_limit_from(limits[0], limits[1]),
+            refused=_limit_from(limits[2], limits[3]),
         )
+
+
+_MAGIC = b"INVPACE1"
+_HEADER = struct.Struct("<8s5ddddd")
+_NO_LIMIT = RateLimit(0, math.nan)
 
 
 class StateStore(Protocol):
@@ -149,9 +165,9 @@ class FileStore:
     @contextmanager
     def transaction(self, now: Callable[[], float], max_wait: float) -> Iterator[PacerState]:
         with self.file.locked() as slot:
-            state = PacerState.from_json(slot.data, now(), max_wait)
+            state = PacerState.from_bytes(slot.data, now(), max_wait)
             yield state
-            slot.write(state.to_json())
+            slot.write(state.to_bytes())
 
 
 class RatePacer:
@@ -222,7 +238,9 @@ class RatePacer:
             if signals.advertised is not None and not self._pinned:
                 self._adopt(state, signals.advertised)
             if status == 429:
-                self._decrease(state, now, DECREASE_ON_429, ceiling=True)
+                # Others known to spend the budget too: fall back to our share of it at once.
+                cut = min(DECREASE_ON_429, state.share)
+                self._decrease(state, now, cut, ceiling=True)
                 hold = signals.retry_after
                 if hold is None:
                     hold = self._spacing(state)
@@ -273,18 +291,17 @@ class RatePacer:
         windows = self._windows(state)
         horizon = max(w.interval for w in windows) + WINDOW_MARGIN
         keep = max(w.limit for w in windows)
-        cut = 0
-        while cut < len(state.sent) and state.sent[cut] <= now - horizon:
-            cut += 1
+        cut = bisect_right(state.sent, now - horizon)
         del state.sent[: max(cut, len(state.sent) - keep)]
         wait = state.hold_until - now
         if state.sent:
-            wait = max(wait, min(state.sent[-1] + self._spacing(state) - now, self._max_wait))
+            spacing = min(self._spacing(state), self._max_wait)
+            wait = max(wait, state.sent[-1] + spacing - now)
         for window in windows:
             if len(state.sent) >= window.limit:
                 # The request `limit` sends ago must have left this window.
                 boundary = state.sent[-window.limit] + window.interval + WINDOW_MARGIN
-                wait = max(wait, boundary - now)
+                wait = max(wait, min(boundary - now, window.interval + WINDOW_MARGIN))
         return wait
 
     def _record_send(self, state: PacerState, now: float) -> None:
@@ -326,11 +343,13 @@ class RatePacer:
         average = self._windows(state)[0]
         limit = signals.limit or average.limit
         interval = signals.interval or average.interval
-        own = sum(1 for t in state.sent if t > now - interval)
+        own = len(state.sent) - bisect_right(state.sent, now - interval)
         others = (limit - signals.remaining) - own
+        spent = limit - signals.remaining
+        state.share = _clamp(own / spent if spent > 0 else 1.0, MIN_FACTOR, 1.0, default=1.0)
         low = signals.remaining < max(LOW_WATER_MIN, LOW_WATER * limit)
         if not low:
-            self._increase(state)
+            self._increase(state, share=state.share)
             return
         if others <= max(2, OTHERS_TOLERANCE * limit):
             return  # our own sending explains it: the even spacing already keeps us under
@@ -349,12 +368,15 @@ class RatePacer:
         log.debug("Pacing at %.0f%% of the average rate.", 100 * state.factor)
         return True
 
-    def _increase(self, state: PacerState) -> None:
-        """Additive increase: about +INCREASE_PER_WINDOW per average window of healthy replies."""
+    def _increase(self, state: PacerState, share: float = 1.0) -> None:
+        """Additive increase: about +INCREASE_PER_WINDOW per average window of healthy replies,
+        times this pacer's ``share`` of the budget spent, so that N pacers together grow the
+        total like one would (and do not overshoot N times as fast)."""
         average = self._windows(state)[0]
         per_window = max(1.0, average.limit * state.factor)
-        state.ceiling = min(1.0, state.ceiling + CEILING_INCREASE_PER_WINDOW / per_window)
-        state.factor = min(state.ceiling, state.factor + INCREASE_PER_WINDOW / per_window)
+        share = min(max(share, MIN_FACTOR), 1.0)
+        state.ceiling = min(1.0, state.ceiling + CEILING_INCREASE_PER_WINDOW * share / per_window)
+        state.factor = min(state.ceiling, state.factor + INCREASE_PER_WINDOW * share / per_window)
 
 
 @dataclass(frozen=True)
@@ -411,31 +433,18 @@ def _header_number(
     return number
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _floats(value: object) -> list[float]:
-    if not isinstance(value, list):
-        return []
-    return [n for n in (_number(v) for v in value) if n is not None]
+def _finite(value: float, default: float) -> float:
+    return value if math.isfinite(value) else default
 
 
 def _clamp(value: float | None, low: float, high: float, *, default: float) -> float:
-    return default if value is None else min(max(value, low), high)
+    if value is None or not math.isfinite(value):
+        return default
+    return min(max(value, low), high)
 
 
-def _limit_doc(limit: RateLimit | None) -> list[float] | None:
-    return None if limit is None else [limit.limit, limit.interval]
-
-
-def _limit_from(value: object) -> RateLimit | None:
-    if not isinstance(value, list) or len(value) != 2:
-        return None
-    count, interval = _number(value[0]), _number(value[1])
-    if count is None or interval is None or count < 1 or interval <= 0:
+def _limit_from(count: float, interval: float) -> RateLimit | None:
+    if not (math.isfinite(count) and math.isfinite(interval)) or count < 1 or interval <= 0:
         return None
     return RateLimit(int(count), interval)
 
@@ -479,7 +488,7 @@ def pacer_for(
 
     def build() -> RatePacer:
         store: StateStore = (
-            FileStore(LockedFile(directory / file_name(key, ".json")))
+            FileStore(LockedFile(directory / file_name(key, ".state")))
             if directory is not None
             else MemoryStore()
         )

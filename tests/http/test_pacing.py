@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import struct
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,9 @@ import pytest
 from airflow_provider_inventory._http.errors import RateLimitedError
 from airflow_provider_inventory._http.hoststate import HostSettings, LockedFile
 from airflow_provider_inventory._http.pacing import (
+    DECREASE_ON_LOW_REMAINING,
     EVEN_SHARE,
+    INCREASE_PER_WINDOW,
     MIN_FACTOR,
     WINDOW_MARGIN,
     FileStore,
@@ -164,10 +167,10 @@ def test_a_429_despite_pacing_halves_the_rate_and_it_recovers_slowly(clock: Fake
 
     assert pacer.factor == pytest.approx(0.5)
     assert pacer.acquire() == pytest.approx(2 / EVEN_SHARE)  # one slot at the halved rate
-    for _ in range(30):  # half a window of healthy replies: about +0.05
+    for _ in range(30):  # a window's worth of replies at half rate: about +INCREASE_PER_WINDOW
         pacer.acquire()
         pacer.observe(200, {})
-    assert 0.52 < pacer.factor < 0.6
+    assert 0.5 + INCREASE_PER_WINDOW / 2 < pacer.factor < 0.5 + INCREASE_PER_WINDOW * 1.2
     for _ in range(2000):
         pacer.acquire()
         pacer.observe(200, {})
@@ -197,9 +200,9 @@ def test_a_budget_spent_by_others_slows_down_and_our_own_spending_does_not(
     assert pacer.factor == 1.0  # others spending 5 of 100 is within the tolerance
     clock.advance(30)  # half our sends leave the window; the server still counts them spent
     pacer.observe(200, _headers(100, 60, 0))
-    assert pacer.factor == pytest.approx(0.8)
+    assert pacer.factor == pytest.approx(DECREASE_ON_LOW_REMAINING)
     pacer.observe(200, _headers(100, 60, 0))  # the window still holds what we sent before
-    assert pacer.factor == pytest.approx(0.8)
+    assert pacer.factor == pytest.approx(DECREASE_ON_LOW_REMAINING)
 
 
 def test_a_healthy_remaining_budget_lets_the_rate_grow_up_to_the_advertised_limit(
@@ -328,36 +331,52 @@ def test_pacers_on_one_host_file_share_one_budget(clock: FakeClock, tmp_path: Pa
     assert (path.stat().st_mode & 0o777) == 0o600
 
 
+def _state_bytes(sent: list[float], **fields: float) -> bytes:
+    state = PacerState(sent=sent)
+    good = state.to_bytes()
+    header = list(struct.unpack_from("<8s5ddddd", good))
+    names = ["hold_until", "factor", "ceiling", "decreased_at", "share"]
+    for name, value in fields.items():
+        header[1 + names.index(name)] = value
+    return struct.pack("<8s5ddddd", *header) + good[struct.calcsize("<8s5ddddd") :]
+
+
 @pytest.mark.parametrize(
     "content",
     [
         b"",
-        b"not json",
-        b"[1, 2]",
-        b'{"sent": "x", "hold_until": "soon", "factor": -4}',
-        b'{"sent": [1e300, NaN], "hold_until": 1e300, "factor": 0.5}',
+        b"not a state file",
+        b'{"sent": [1, 2]}',
+        _state_bytes([1.0, 2.0])[:-3],  # cut off
+        _state_bytes([1.0, math.nan, 3.0]),
+        _state_bytes([1.0, 1e300, 1e308]),
+        _state_bytes([5000.0]),  # in the future (a reboot reset the clock)
+        _state_bytes([], hold_until=1e300, factor=-4, ceiling=math.nan, share=math.inf),
+        _state_bytes([], decreased_at=math.inf, factor=math.nan),
     ],
 )
 def test_a_damaged_or_foreign_state_file_is_read_safely(
     clock: FakeClock, tmp_path: Path, content: bytes
 ) -> None:
-    path = tmp_path / "pacer.json"
+    path = tmp_path / "pacer.state"
     path.write_bytes(content)
     path.chmod(0o600)
     pacer = _pacer(clock, RateLimit(60, 60), store=FileStore(LockedFile(path)), max_wait=5)
 
     assert pacer.acquire() <= 5
     assert MIN_FACTOR <= pacer.factor <= 1.0
+    assert pacer.acquire() <= 5
 
 
-def test_state_round_trips_through_json() -> None:
-    state = PacerState(sent=[1.0, 2.5], hold_until=3.0, factor=0.5, ceiling=0.9)
+def test_state_round_trips_through_its_file_format() -> None:
+    state = PacerState(sent=[1.0, 2.5], hold_until=3.0, factor=0.5, ceiling=0.9, share=0.25)
     state.advertised = RateLimit(90, 60)
 
-    again = PacerState.from_json(state.to_json(), now=10.0, max_wait=120)
+    again = PacerState.from_bytes(state.to_bytes(), now=10.0, max_wait=120)
 
     assert again.sent == [1.0, 2.5]
-    assert (again.factor, again.ceiling, again.advertised) == (0.5, 0.9, RateLimit(90, 60))
+    assert (again.factor, again.ceiling, again.share) == (0.5, 0.9, 0.25)
+    assert (again.advertised, again.refused) == (RateLimit(90, 60), None)
     assert math.isinf(again.decreased_at)
 
 
