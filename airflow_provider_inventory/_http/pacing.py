@@ -60,6 +60,8 @@ DECREASE_ON_LOW_REMAINING = 0.93
 #: After a 429, recovery stops at this share of the factor that got it (then creeps up slowly).
 CEILING_AFTER_429 = 0.95
 INCREASE_PER_WINDOW = 0.15
+#: Far from the limit, the increase per window is this share of the spare budget (if larger).
+SPARE_GAIN = 0.5
 CEILING_INCREASE_PER_WINDOW = 0.02
 #: "Low" remaining budget: below this share of the limit (and at least LOW_WATER_MIN requests).
 LOW_WATER = 0.05
@@ -349,7 +351,11 @@ class RatePacer:
         state.share = _clamp(own / spent if spent > 0 else 1.0, MIN_FACTOR, 1.0, default=1.0)
         low = signals.remaining < max(LOW_WATER_MIN, LOW_WATER * limit)
         if not low:
-            self._increase(state, share=state.share)
+            # Far from the limit, claim a share of the spare budget at once (a proportional
+            # step); near it, the slow additive one.
+            spare = (signals.remaining - LOW_WATER * limit) / limit
+            step = max(INCREASE_PER_WINDOW, SPARE_GAIN * spare)
+            self._increase(state, share=state.share, step=step)
             return
         if others <= max(2, OTHERS_TOLERANCE * limit):
             return  # our own sending explains it: the even spacing already keeps us under
@@ -368,7 +374,9 @@ class RatePacer:
         log.debug("Pacing at %.0f%% of the average rate.", 100 * state.factor)
         return True
 
-    def _increase(self, state: PacerState, share: float = 1.0) -> None:
+    def _increase(
+        self, state: PacerState, share: float = 1.0, step: float = INCREASE_PER_WINDOW
+    ) -> None:
         """Additive increase: about +INCREASE_PER_WINDOW per average window of healthy replies,
         times this pacer's ``share`` of the budget spent, so that N pacers together grow the
         total like one would (and do not overshoot N times as fast)."""
@@ -376,7 +384,7 @@ class RatePacer:
         per_window = max(1.0, average.limit * state.factor)
         share = min(max(share, MIN_FACTOR), 1.0)
         state.ceiling = min(1.0, state.ceiling + CEILING_INCREASE_PER_WINDOW * share / per_window)
-        state.factor = min(state.ceiling, state.factor + INCREASE_PER_WINDOW * share / per_window)
+        state.factor = min(state.ceiling, state.factor + step * share / per_window)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """``CommerceLayerHook``: any Commerce Layer list resource (packages, stock locations, ...).
 
 Authentication is OAuth2 ``client_credentials`` against the connection's token URL. Access
-tokens are cached in memory for the whole process, keyed by (token URL, client id, scope, a hash
-of the secret), and refreshed a margin before they expire (``max(60 s, 10 %)`` of their
-lifetime, at most half of it), under a lock so that parallel requests fetch one token, not many
-(see ``_http.tokens``). Nothing is ever written to disk or to Airflow state. A token the API
-reports expired mid-listing (401 ``INVALID_TOKEN``) is replaced once and the request retried.
+tokens are cached per (token URL, client id, scope, a hash of the secret), and refreshed a margin
+before they expire (``max(60 s, 10 %)`` of their lifetime, at most half of it), under a lock so
+that parallel requests fetch one token, not many (see ``_http.tokens``). With Airflow's Fernet key
+configured the cache is shared by every process of the host (encrypted, owner-only files, one
+fetch across processes); otherwise it is per process and nothing is written to disk. A token the
+API reports expired mid-listing (401 ``INVALID_TOKEN``) is replaced once and the request retried.
 
 Listings are consistent under concurrent changes by default: without ``sort`` (or with
 ``sort="id"``) they use keyset paging by id as Commerce Layer's own tools do (``sort=id`` and
@@ -18,14 +19,17 @@ Parallel listings split the id space into disjoint ranges
 (:meth:`CommerceLayerHook.plan_partitions`), keyset-page each range on its own thread and yield
 pages as they arrive (ascending id within a range, ranges interleaved).
 
-Requests are paced so that a listing never sends faster than the API allows: one sliding-window
-pacer per API host and rate-limit class ("cacheable" for the resources Commerce Layer documents as
-cacheable, else "uncacheable"), shared by every thread and hook in the process. Without explicit
-limits the pacer starts at the documented live read limits and adopts the server's
-``X-Ratelimit-Limit`` / ``X-Ratelimit-Interval``; the connection extras ``rate_limit_average``,
-``rate_limit_interval``, ``rate_limit_burst`` and ``rate_limit_burst_interval`` pin the limits for
-every class instead (a missing burst is scaled from the documented average/burst ratio). A 429
-that happens anyway waits ``Retry-After`` or ``X-Ratelimit-Interval`` (see ``_http.retry``).
+Requests are paced so that a listing never sends faster than the API allows: one pacer per API
+host, rate-limit class ("cacheable" for the resources Commerce Layer documents as cacheable, else
+"uncacheable") and limits, shared by every thread and hook in the process and, unless host
+sharing is off, by every process of the host (see ``_http.pacing``). It sends evenly at the
+average rate, with the burst window as a ceiling, and adapts to 429s and to
+``X-Ratelimit-Remaining``. Without explicit limits it starts at the documented live read limits
+and adopts the server's ``X-Ratelimit-Limit`` / ``X-Ratelimit-Interval``; the connection extras
+``rate_limit_average``, ``rate_limit_interval``, ``rate_limit_burst`` and
+``rate_limit_burst_interval`` pin the limits for every class instead (a missing burst is scaled
+from the documented average/burst ratio); ``host_sharing: false`` keeps the pacer in the process.
+A 429 that happens anyway waits ``Retry-After`` or ``X-Ratelimit-Interval`` (see ``_http.retry``).
 """
 
 from __future__ import annotations
@@ -294,7 +298,8 @@ class CommerceLayerHook(InventoryHook):
         return (self.auth_url, client_id, self.scope or "", digest)
 
     def get_access_token(self) -> str:
-        """A valid access token from the process-wide cache, fetched when needed.
+        """A valid access token from the shared cache (host-wide with a Fernet key), fetched
+        when needed.
 
         Raises:
             AuthenticationError: the token endpoint refused the client id, secret or scope.
@@ -390,7 +395,7 @@ class CommerceLayerHook(InventoryHook):
         )
 
     def pacer(self, kind: str) -> RatePacer:
-        """The process-wide pacer for this API host and rate-limit class (see the module doc).
+        """The shared pacer for this API host, rate-limit class and limits (see the module doc).
 
         Args:
             kind: ``"cacheable"`` or ``"uncacheable"`` (see :func:`rate_class`).
