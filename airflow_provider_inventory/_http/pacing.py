@@ -218,14 +218,16 @@ class RatePacer:
             RateLimitedError: the limits in force allow less than one request per ``max_wait``.
         """
         waited = 0.0
+        slot: float | None = None  # when the last sleep should have ended
         while True:
             with self._transaction() as state:
                 now = self._clock()
                 self._refuse_if_too_slow(state)
                 wait = self._wait_needed(state, now)
                 if wait <= 0:
-                    self._record_send(state, now)
+                    self._record_send(state, now if slot is None else min(now, slot))
                     break
+            slot = now + wait
             self._sleep(wait)
             waited += wait
         with self._waited_lock:
@@ -278,7 +280,8 @@ class RatePacer:
         return self._store.transaction(self._clock, self._max_wait)
 
     def _windows(self, state: PacerState) -> list[RateLimit]:
-        average = state.advertised if state.advertised is not None else self._configured
+        adopted = state.advertised if not self._pinned else None
+        average = adopted if adopted is not None else self._configured
         windows = [average]
         if self._burst is not None:
             scale = average.limit / self._configured.limit
@@ -306,8 +309,10 @@ class RatePacer:
                 wait = max(wait, min(boundary - now, window.interval + WINDOW_MARGIN))
         return wait
 
-    def _record_send(self, state: PacerState, now: float) -> None:
-        state.sent.append(now)
+    def _record_send(self, state: PacerState, at: float) -> None:
+        """Record a send at ``at``: the slot it waited for, so that oversleeping (a loaded
+        machine wakes late) does not slow the cadence; never before the last send."""
+        state.sent.append(max(at, state.sent[-1]) if state.sent else at)
 
     def _refuse_if_too_slow(self, state: PacerState) -> None:
         slow = state.refused or next(
@@ -488,15 +493,17 @@ def pacer_for(
     """
     if not windows:
         raise ValueError("pacer_for needs at least one rate-limit window")
-    limits = tuple(f"{w.limit}/{w.interval:g}" for w in windows)
-    key = (host, rate_class, *limits, f"pinned={pinned}", f"max_wait={max_wait:g}")
+    # The budget (and its host file) is per API host, class and limits; how a caller waits
+    # (pinned, max_wait) makes its own pacer object over that same budget.
+    budget = (host, rate_class, *(f"{w.limit}/{w.interval:g}" for w in windows))
+    key = (*budget, f"pinned={pinned}", f"max_wait={max_wait:g}")
     shared = registry()
     directory = shared.host.state_dir("pacers") if host_sharing else None
     kind = "pacer" if directory is not None else "pacer-local"
 
     def build() -> RatePacer:
         store: StateStore = (
-            FileStore(LockedFile(directory / file_name(key, ".state")))
+            FileStore(LockedFile(directory / file_name(budget, ".state")))
             if directory is not None
             else MemoryStore()
         )

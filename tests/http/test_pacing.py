@@ -122,6 +122,17 @@ def test_a_slow_caller_is_not_delayed_and_gets_no_burst_either(clock: FakeClock)
     assert pacer.acquire() == pytest.approx(1 / EVEN_SHARE)  # no catching up in a burst
 
 
+def test_waking_late_does_not_slow_the_cadence(clock: FakeClock) -> None:
+    """A loaded machine oversleeps: the next slot still counts from the one waited for."""
+    pacer = RatePacer(
+        RateLimit(60, 60), clock=clock, sleep=lambda seconds: clock.sleep(seconds + 0.005)
+    )
+    for _ in range(101):
+        pacer.acquire()
+
+    assert clock.now - 1000 == pytest.approx(100 / EVEN_SHARE, abs=0.1)
+
+
 def test_no_window_ever_holds_more_than_its_limit(clock: FakeClock) -> None:
     pacer = _pacer(clock, RateLimit(50, 10), RateLimit(2, 1))
     sent = []
