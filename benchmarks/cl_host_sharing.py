@@ -55,7 +55,7 @@ class Sizes:
 
 
 FULL = Sizes(8, 2_000, average_per_minute=60, burst_per_10s=15, latency=0.02, start_delay=25)
-SMOKE = Sizes(2, 100, average_per_minute=600, burst_per_10s=150, latency=0.0, start_delay=8)
+SMOKE = Sizes(2, 100, average_per_minute=600, burst_per_10s=150, latency=0.0, start_delay=6)
 
 
 def partitions(ids: list[str], n: int) -> list[dict[str, str | None]]:

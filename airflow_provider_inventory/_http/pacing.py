@@ -11,10 +11,13 @@ How a :class:`RatePacer` decides when the next request may leave:
   pacing halves the factor, or cuts it to this pacer's share of the spent budget when others
   are known to spend it too (and caps its recovery just below where it was); a response whose
   ``X-Ratelimit-Remaining`` is low while the budget spent in the window is more than this
-  pacer's own sending explains (other hosts spend it) lowers it by 7 %; every healthy
-  response raises it a little (about +0.15 per average window), never above the advertised limit.
-  Pacers with no shared state (different hosts) thus settle under one shared limit.
-- **Bounded.** Every wait, including a hold a header asks for, is capped by ``max_wait``. A limit
+  pacer's own sending explains (other hosts spend it) lowers it by 5 % (once per window); every
+  healthy response raises it: about +0.15 per average window near the limit, half the spare
+  budget per window when much is left, times this pacer's share of what was spent (so N pacers
+  together grow like one), never above the advertised limit. Pacers with no shared state
+  (different hosts) thus settle under one shared limit.
+- **Bounded.** Every wait, including a hold a header asks for (``Retry-After`` on a 429), is
+  capped by ``max_wait``. A limit
   slower than one request per ``max_wait`` (``1`` per ``999999`` s) is refused with
   :class:`RateLimitedError` rather than slept on; garbage rate headers (``0.5``, negative, NaN,
   text, an absurd interval) are ignored with a DEBUG log.
@@ -56,7 +59,7 @@ DEFAULT_MAX_WAIT = 120.0
 MAX_SANE_INTERVAL = 1e7
 MIN_FACTOR = 0.05
 DECREASE_ON_429 = 0.5
-DECREASE_ON_LOW_REMAINING = 0.93
+DECREASE_ON_LOW_REMAINING = 0.95
 #: After a 429, recovery stops at this share of the factor that got it (then creeps up slowly).
 CEILING_AFTER_429 = 0.95
 INCREASE_PER_WINDOW = 0.15
@@ -64,10 +67,12 @@ INCREASE_PER_WINDOW = 0.15
 SPARE_GAIN = 0.5
 CEILING_INCREASE_PER_WINDOW = 0.02
 #: "Low" remaining budget: below this share of the limit (and at least LOW_WATER_MIN requests).
-LOW_WATER = 0.05
+LOW_WATER = 0.07
 LOW_WATER_MIN = 2
 #: At most one cut for a low remaining budget per this share of the window.
 REMAINING_CUT_SPACING = 1.0
+#: At most one cut for a predicted overload per this share of the window.
+PREDICT_CUT_SPACING = 0.5
 #: Spending by others below this share of the limit (at least 2 requests) is noise.
 OTHERS_TOLERANCE = 0.05
 
@@ -354,6 +359,13 @@ class RatePacer:
         others = (limit - signals.remaining) - own
         spent = limit - signals.remaining
         state.share = _clamp(own / spent if spent > 0 else 1.0, MIN_FACTOR, 1.0, default=1.0)
+        others_spend = others > max(2, OTHERS_TOLERANCE * limit)
+        # The total rate as a share of the limit, if the others keep their share: above 1, the
+        # budget runs out before the window shows it; cut to our share of what fits, at once.
+        load = state.factor * EVEN_SHARE / state.share
+        if others_spend and load > 1 and now - state.decreased_at >= interval * PREDICT_CUT_SPACING:
+            self._decrease(state, now, (1 - LOW_WATER) / load, ceiling=False)
+            return
         low = signals.remaining < max(LOW_WATER_MIN, LOW_WATER * limit)
         if not low:
             # Far from the limit, claim a share of the spare budget at once (a proportional
@@ -362,7 +374,7 @@ class RatePacer:
             step = max(INCREASE_PER_WINDOW, SPARE_GAIN * spare)
             self._increase(state, share=state.share, step=step)
             return
-        if others <= max(2, OTHERS_TOLERANCE * limit):
+        if not others_spend:
             return  # our own sending explains it: the even spacing already keeps us under
         if now - state.decreased_at < interval * REMAINING_CUT_SPACING:
             return  # the window still holds the sends from before the last cut

@@ -16,9 +16,9 @@ import pytest
 from airflow_provider_inventory._http.errors import RateLimitedError
 from airflow_provider_inventory._http.hoststate import HostSettings, LockedFile
 from airflow_provider_inventory._http.pacing import (
-    DECREASE_ON_LOW_REMAINING,
     EVEN_SHARE,
     INCREASE_PER_WINDOW,
+    LOW_WATER,
     MIN_FACTOR,
     WINDOW_MARGIN,
     FileStore,
@@ -209,11 +209,14 @@ def test_a_budget_spent_by_others_slows_down_and_our_own_spending_does_not(
     assert pacer.factor == 1.0
     pacer.observe(200, _headers(100, 60, 0))  # nothing left, 5+ spent by others
     assert pacer.factor == 1.0  # others spending 5 of 100 is within the tolerance
-    clock.advance(30)  # half our sends leave the window; the server still counts them spent
+    clock.advance(30)  # half our sends leave the window: others spent the other half
     pacer.observe(200, _headers(100, 60, 0))
-    assert pacer.factor == pytest.approx(DECREASE_ON_LOW_REMAINING)
+    share = 47 / 100  # our sends still in the window, of all the budget spent
+    # At full rate with half the budget, the total would be about twice the limit: cut to fit.
+    assert pacer.factor == pytest.approx((1 - LOW_WATER) * share / EVEN_SHARE, rel=0.05)
+    cut = pacer.factor
     pacer.observe(200, _headers(100, 60, 0))  # the window still holds what we sent before
-    assert pacer.factor == pytest.approx(DECREASE_ON_LOW_REMAINING)
+    assert pacer.factor == cut
 
 
 def test_a_healthy_remaining_budget_lets_the_rate_grow_up_to_the_advertised_limit(
@@ -462,7 +465,7 @@ def test_the_client_paces_its_requests(server: ScriptedServer, client_for: Clien
         client.get_json("items")
 
     arrived = [seen.time for seen in server.requests]
-    assert all(later - earlier >= 0.04 for earlier, later in itertools.pairwise(arrived))
+    assert all(later - earlier >= 0.03 for earlier, later in itertools.pairwise(arrived))
     assert client.stats.paced_seconds > 0
 
 
@@ -508,3 +511,71 @@ def test_an_unpaced_token_request_leaves_the_api_pacer_alone(
     assert pacer.windows == [RateLimit(200, 60)]
     assert pacer.factor == 1.0
     assert pacer.acquire() == 0
+
+
+# --- many pacers, no shared state (separate hosts), on one fake clock --------------------------
+
+
+class _Wake(Exception):
+    """Raised instead of sleeping: the simulation runs the pacer again ``seconds`` later."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def _raise_wake(seconds: float) -> None:
+    raise _Wake(seconds)
+
+
+def _simulate_hosts(
+    hosts: int, server: SlidingWindowLimiter, clock: FakeClock, seconds: float
+) -> list[tuple[float, bool]]:
+    """``hosts`` pacers (each its own state, pinned at the server's average) sending as fast as
+    their pacers allow; a refused request waits the server's interval, as the request loop
+    would. Returns (time, allowed) per request."""
+    average = RateLimit(server.average, server.interval)
+    pacers = [
+        RatePacer(average, pinned=True, max_wait=120, clock=clock, sleep=_raise_wake)
+        for _ in range(hosts)
+    ]
+    ready = [clock.now + 0.01 * i for i in range(hosts)]
+    seen: list[tuple[float, bool]] = []
+    end = clock.now + seconds
+    while True:
+        host = min(range(hosts), key=ready.__getitem__)
+        clock.now = ready[host]
+        if clock.now >= end:
+            return seen
+        try:
+            pacers[host].acquire()
+        except _Wake as wake:
+            ready[host] = clock.now + wake.seconds
+            continue
+        decision = server.hit()
+        seen.append((clock.now, decision.allowed))
+        pacers[host].observe(200 if decision.allowed else 429, decision.headers())
+        ready[host] = clock.now + 0.02 + (0 if decision.allowed else server.interval)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "average", "interval", "burst", "burst_interval"),
+    [(4, 40, 4, 15, 1), (8, 60, 60, 15, 10)],
+)
+def test_separate_hosts_converge_under_one_limit_through_the_remaining_budget(
+    clock: FakeClock, hosts: int, average: int, interval: int, burst: int, burst_interval: int
+) -> None:
+    server = SlidingWindowLimiter(
+        average, burst, interval=interval, burst_interval=burst_interval, clock=clock
+    )
+    duration = 40 * interval
+    started = clock.now
+
+    seen = _simulate_hosts(hosts, server, clock, duration)
+
+    refused = [at for at, allowed in seen if not allowed]
+    settled = started + duration / 2
+    answered_late = sum(1 for at, allowed in seen if allowed and at >= settled)
+    assert len(refused) <= hosts  # a few while they converge
+    assert all(at < settled for at in refused)  # then none
+    assert answered_late / (duration / 2) >= 0.9 * average / interval
