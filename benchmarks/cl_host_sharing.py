@@ -54,7 +54,7 @@ class Sizes:
     start_delay: float
 
 
-FULL = Sizes(8, 2_000, average_per_minute=60, burst_per_10s=15, latency=0.02, start_delay=25)
+FULL = Sizes(8, 2_000, average_per_minute=60, burst_per_10s=15, latency=0.02, start_delay=40)
 SMOKE = Sizes(2, 100, average_per_minute=600, burst_per_10s=150, latency=0.0, start_delay=6)
 
 
