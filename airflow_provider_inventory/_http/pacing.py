@@ -7,15 +7,20 @@ How a :class:`RatePacer` decides when the next request may leave:
   Spacing evenly means any burst limit of at least the average's share of its window (90/min
   with 16 per 10 s, 30/min with 5 per 10 s) is never tripped, known or not. The known windows
   ("at most N in any T seconds") stay as ceilings on top, with a small margin.
-- **Adaptive, like TCP.** The pacer sends at ``factor`` x the average. A 429 that arrives despite
-  pacing halves the factor, or cuts it to this pacer's share of the spent budget when others
-  are known to spend it too (and caps its recovery just below where it was); a response whose
-  ``X-Ratelimit-Remaining`` is low while the budget spent in the window is more than this
-  pacer's own sending explains (other hosts spend it) lowers it by 5 % (once per window); every
-  healthy response raises it: about +0.15 per average window near the limit, half the spare
-  budget per window when much is left, times this pacer's share of what was spent (so N pacers
-  together grow like one), never above the advertised limit. Pacers with no shared state
-  (different hosts) thus settle under one shared limit.
+- **Adaptive, like TCP.** The pacer sends at ``factor`` x the average, and reads every
+  response's ``X-Ratelimit-Remaining`` (the budget left in the window for everyone behind the
+  same IP) against its own sends in that window:
+
+  - others spend the budget too, and at our rate and their share the total would exceed the
+    limit: cut at once to our share of what fits (at most 10x in one step, twice per window);
+  - the budget left is low (under 7 %) and others spend it: cut by 5 % (once per window);
+  - a 429 despite all that: halve (or cut to our share when others spend), and, when we are
+    alone on the budget, cap the recovery just below the rate that got it;
+  - otherwise grow: about +0.15 per window near the limit, half the spare budget per window when
+    much is left, times our share of what was spent (so N pacers together grow like one), never
+    above the advertised limit.
+
+  Pacers with no shared state (different hosts) thus settle under one shared limit.
 - **Bounded.** Every wait, including a hold a header asks for (``Retry-After`` on a 429), is
   capped by ``max_wait``. A limit
   slower than one request per ``max_wait`` (``1`` per ``999999`` s) is refused with
@@ -71,6 +76,13 @@ LOW_WATER = 0.07
 LOW_WATER_MIN = 2
 #: At most one cut for a low remaining budget per this share of the window.
 REMAINING_CUT_SPACING = 1.0
+#: Our sends in the window needed before our share predicts an overload (a pacer that was
+#: idle, e.g. waiting out a retry, has too few for its share to say anything about its rate).
+MIN_SHARE_SAMPLE = 3
+#: The deepest single cut for a predicted overload (several may follow, a half window apart).
+MAX_PREDICT_CUT = 0.1
+#: A pacer whose sends are at least this share of the spent budget is alone on it.
+ALONE_SHARE = 0.95
 #: At most one cut for a predicted overload per this share of the window.
 PREDICT_CUT_SPACING = 0.5
 #: Spending by others below this share of the limit (at least 2 requests) is noise.
@@ -249,7 +261,9 @@ class RatePacer:
             if status == 429:
                 # Others known to spend the budget too: fall back to our share of it at once.
                 cut = min(DECREASE_ON_429, state.share)
-                self._decrease(state, now, cut, ceiling=True)
+                # Alone, a 429 means our own rate is too high: remember it as a ceiling. Shared,
+                # it says nothing about what our share may grow back to.
+                self._decrease(state, now, cut, ceiling=state.share >= ALONE_SHARE)
                 hold = signals.retry_after
                 if hold is None:
                     hold = self._spacing(state)
@@ -363,8 +377,9 @@ class RatePacer:
         # The total rate as a share of the limit, if the others keep their share: above 1, the
         # budget runs out before the window shows it; cut to our share of what fits, at once.
         load = state.factor * EVEN_SHARE / state.share
-        if others_spend and load > 1 and now - state.decreased_at >= interval * PREDICT_CUT_SPACING:
-            self._decrease(state, now, (1 - LOW_WATER) / load, ceiling=False)
+        predicting = others_spend and own >= MIN_SHARE_SAMPLE and load > 1
+        if predicting and now - state.decreased_at >= interval * PREDICT_CUT_SPACING:
+            self._decrease(state, now, max((1 - LOW_WATER) / load, MAX_PREDICT_CUT), ceiling=False)
             return
         low = signals.remaining < max(LOW_WATER_MIN, LOW_WATER * limit)
         if not low:
