@@ -3,7 +3,6 @@ through the registry and through a host file; and the client over loopback."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import struct
@@ -465,7 +464,8 @@ def test_the_client_paces_its_requests(server: ScriptedServer, client_for: Clien
         client.get_json("items")
 
     arrived = [seen.time for seen in server.requests]
-    assert all(later - earlier >= 0.03 for earlier, later in itertools.pairwise(arrived))
+    # Three gaps of 1/20 s at 98%; single arrivals may jitter on a loaded machine, the total not.
+    assert arrived[-1] - arrived[0] >= 3 * 0.05 * 0.8
     assert client.stats.paced_seconds > 0
 
 
