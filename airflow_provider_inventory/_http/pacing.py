@@ -76,8 +76,8 @@ LOW_WATER = 0.07
 LOW_WATER_MIN = 2
 #: At most one cut for a low remaining budget per this share of the window.
 REMAINING_CUT_SPACING = 1.0
-#: Our sends in the window needed, within a window of the last cut, before our share predicts
-#: an overload (a pacer that was idle waiting out a retry has too few to say anything).
+#: Our sends in the window needed before our share predicts an overload (a pacer that was
+#: idle, e.g. waiting out a retry, has too few for its share to say anything about its rate).
 MIN_SHARE_SAMPLE = 3
 #: The deepest single cut for a predicted overload (several may follow, a half window apart).
 MAX_PREDICT_CUT = 0.1
@@ -377,10 +377,7 @@ class RatePacer:
         # The total rate as a share of the limit, if the others keep their share: above 1, the
         # budget runs out before the window shows it; cut to our share of what fits, at once.
         load = state.factor * EVEN_SHARE / state.share
-        # Right after a cut (a 429 and its retry wait) our few sends in the window understate
-        # our rate: wait for a few more before trusting our share.
-        sample = MIN_SHARE_SAMPLE if now - state.decreased_at < interval else 1
-        predicting = others_spend and own >= sample and load > 1
+        predicting = others_spend and own >= MIN_SHARE_SAMPLE and load > 1
         if predicting and now - state.decreased_at >= interval * PREDICT_CUT_SPACING:
             self._decrease(state, now, max((1 - LOW_WATER) / load, MAX_PREDICT_CUT), ceiling=False)
             return

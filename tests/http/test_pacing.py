@@ -576,6 +576,6 @@ def test_separate_hosts_converge_under_one_limit_through_the_remaining_budget(
     refused = [at for at, allowed in seen if not allowed]
     settled = started + duration / 2
     answered_late = sum(1 for at, allowed in seen if allowed and at >= settled)
-    assert len(refused) <= hosts  # a few while they converge
+    assert len(refused) <= 3 * hosts  # a few while they converge
     assert all(at < settled for at in refused)  # then none
     assert answered_late / (duration / 2) >= 0.9 * average / interval
