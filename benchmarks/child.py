@@ -22,6 +22,7 @@ JOBS = {
     "pack-rtt": "benchmarks.pack_throughput:child_round_trip",
     "cl-listing": "benchmarks.commercelayer_jobs:child_listing",
     "cl-timed": "benchmarks.commercelayer_jobs:child_timed_listing",
+    "cl-partition": "benchmarks.commercelayer_jobs:child_partition",
     "cpu-path": "benchmarks.cpu_cost:child_cpu_path",
     "format-path": "benchmarks.file_formats:child_format_path",
     "format-operator": "benchmarks.file_formats:child_format_operator",

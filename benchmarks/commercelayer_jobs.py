@@ -91,3 +91,42 @@ def child_timed_listing(params: dict[str, Any]) -> dict[str, Any]:
         "records": RecordSet.of_ids(ids).to_dict(),
         "last_id": ids[-1] if ids else None,
     }
+
+
+def child_partition(params: dict[str, Any]) -> dict[str, Any]:
+    """List one partition of packages with ``CommerceLayerHook``, starting at a given time.
+
+    Several of these run at once as separate processes (mapped tasks on one worker host). Each
+    imports and builds its hook, then sleeps until ``start_at`` (wall clock) so that all of them
+    start listing together.
+
+    Params:
+        partition: ``{"id_gteq": ..., "id_lt": ...}``.
+        start_at: ``time.time()`` at which to start listing.
+
+    Returns:
+        Wall-clock start and end, whether the process was ready before ``start_at``, the
+        client counters and the record set listed.
+    """
+    from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+
+    hook = CommerceLayerHook()
+    hook.pacer("uncacheable")  # connection and host settings read before the start
+    ready = time.time()
+    time.sleep(max(0.0, float(params["start_at"]) - ready))
+    started = time.time()
+    with hook:
+        ids = [
+            record["id"]
+            for record in hook.iter_resources("packages", partition=params["partition"])
+        ]
+        stats = hook.stats
+    return {
+        "started": started,
+        "ended": time.time(),
+        "late": ready > float(params["start_at"]),
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "paced_s": stats.paced_seconds,
+        "records": RecordSet.of_ids(ids).to_dict(),
+    }

@@ -41,6 +41,7 @@ SCENARIOS = {
     "cpu-cost": "benchmarks.cpu_cost",
     "parse-cost": "benchmarks.parse_cost",
     "file-formats": "benchmarks.file_formats",
+    "cl-host-sharing": "benchmarks.cl_host_sharing",
 }
 #: Scenarios that compare against apache-airflow-providers-http.
 NEEDS_BASELINE = frozenset({"pack-throughput"})

@@ -22,6 +22,9 @@ os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+# A Fernet key for the whole session (inherited by the processes tests start), so host-shared
+# tokens are exercised encrypted, as in a deployment with `[core] fernet_key` set.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "Zm9yLWlubnZlbnRvcnktdGVzdHMtb25seS0wMDAwMDA=")
 
 if TYPE_CHECKING:
     from airflow_provider_inventory.sandbox import Sandbox
@@ -84,15 +87,15 @@ def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    """Each test starts with no shared pacers or cached tokens from an earlier test."""
-    from airflow_provider_inventory._http.pacing import reset_shared_pacers
+def _fresh_process_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Each test starts with a fresh process registry (no shared pacers or cached tokens) and
+    an empty host cache directory of its own, so no state crosses from one test to another."""
+    from airflow_provider_inventory._http.hoststate import ENV_CACHE_DIR
+    from airflow_provider_inventory._http.registry import reset_registry
 
-    reset_shared_pacers()
+    monkeypatch.setenv(ENV_CACHE_DIR, str(tmp_path_factory.mktemp("host-cache")))
+    reset_registry()
     yield
-    reset_shared_pacers()
-    try:
-        from airflow_provider_inventory.hooks.commercelayer import reset_token_cache
-    except ImportError:
-        return
-    reset_token_cache()
+    reset_registry()

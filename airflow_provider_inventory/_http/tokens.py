@@ -1,27 +1,44 @@
-"""An in-memory cache of OAuth2 access tokens (e.g. from a ``client_credentials`` grant).
+"""A cache of OAuth2 access tokens (e.g. from a ``client_credentials`` grant).
 
 What it guarantees:
 
-- **Per process, keyed by the caller.** One :class:`TokenCache` serves every thread and every
-  hook that share it; the caller chooses the key (a tuple of strings that identifies the
+- **Keyed by the caller.** The caller chooses the key (a tuple of strings that identifies the
   credential, e.g. token URL, client id, scope and a hash of the secret) and supplies the
   ``fetch`` function. The cache knows nothing about any API.
 - **Refreshed a margin before expiry.** A token is replaced :func:`refresh_margin` seconds
   before its lifetime ends (``max(60 s, 10 %)`` of the lifetime, at most half of it), counted
   from when its fetch started, so a request never leaves with a token about to expire.
-- **One fetch per key, even with many threads.** Callers that find no fresh token for a key
-  wait on that key's lock while one of them fetches; the others then reuse its token. Other
-  keys are not blocked.
-- **Never persisted.** Tokens live in this object only: nothing is written to disk, to Airflow
-  state, or to logs.
+- **One fetch per key, even with many threads and processes.** Callers that find no fresh token
+  for a key wait on that key's lock while one of them fetches; the others then reuse its token.
+  With a :class:`HostTokenStore` the lock is also an OS file lock and the token is kept on the
+  host, so the task processes, the triggerer and the sensors of one host share one token.
+- **Never in clear text on disk.** A host-shared token is encrypted with the given cipher
+  (Airflow's Fernet key, supplied by ``hooks/_host.py``) in a ``0600`` file of a ``0700``
+  directory, named by a hash of its key; without a cipher tokens stay in the process. Nothing is
+  ever logged.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_provider_inventory._http.hoststate import (
+    Cipher,
+    LockedFile,
+    Slot,
+    file_name,
+    info_once,
+)
+from airflow_provider_inventory._http.registry import registry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,14 +52,93 @@ def refresh_margin(lifetime: float) -> float:
     return min(max(60.0, 0.1 * lifetime), lifetime / 2)
 
 
-class TokenCache:
-    """Access tokens per caller-chosen key, shared by every thread using it (never persisted).
+class HostTokenStore:
+    """Tokens shared by the processes of a host: one encrypted file per key, under a file lock.
 
-    A per-key lock makes concurrent callers wait for one token fetch instead of each fetching.
+    Args:
+        directory: an owner-only directory (see ``hoststate.HostSettings.state_dir``).
+        cipher: encrypts the file content (``cryptography.fernet.Fernet`` or alike).
+        wall_clock: seconds since the epoch (a token's expiry is shared between processes).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, directory: Path, cipher: Cipher, wall_clock: Callable[[], float] = time.time
+    ) -> None:
+        self.directory = directory
+        self._cipher = cipher
+        self._wall_clock = wall_clock
+        self._files: dict[tuple[str, ...], LockedFile] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def entry(self, key: tuple[str, ...]) -> Iterator[HostTokenEntry]:
+        """Hold ``key``'s file lock for the block (other processes wait for it)."""
+        with self._lock:
+            file = self._files.get(key)
+            if file is None:
+                file = self._files[key] = LockedFile(self.directory / file_name(key, ".token"))
+        with file.locked() as slot:
+            yield HostTokenEntry(slot, self._cipher, self._wall_clock)
+
+    def clear(self) -> None:
+        """Delete every token file of this directory."""
+        with self._lock:
+            files, self._files = list(self._files.values()), {}
+        for file in files:
+            file.close()
+        for path in self.directory.glob("*.token"):
+            path.unlink(missing_ok=True)
+
+
+class HostTokenEntry:
+    """One key's token file while its lock is held."""
+
+    def __init__(self, slot: Slot, cipher: Cipher, wall_clock: Callable[[], float]) -> None:
+        self._slot = slot
+        self._cipher = cipher
+        self._wall_clock = wall_clock
+
+    def read(self) -> tuple[str, float] | None:
+        """``(token, seconds until it must be refreshed)``, or ``None`` if none is usable."""
+        if not self._slot.data:
+            return None
+        try:
+            doc = json.loads(self._cipher.decrypt(self._slot.data))
+            value, refresh_at = doc["token"], float(doc["refresh_at"])
+        except Exception:  # another key, a rotated key, a damaged file: fetch a new one
+            log.debug("Ignoring an unreadable shared token file.")
+            return None
+        if not isinstance(value, str) or not value:
+            return None
+        left = refresh_at - self._wall_clock()
+        return (value, left) if left > 0 else None
+
+    def write(self, value: str, fresh_for: float) -> None:
+        """Store ``value``, to be refreshed ``fresh_for`` seconds from now."""
+        doc = {"token": value, "refresh_at": self._wall_clock() + fresh_for}
+        self._slot.write(self._cipher.encrypt(json.dumps(doc).encode()))
+
+    def forget(self, value: str | None) -> None:
+        """Empty the file if it still holds ``value``."""
+        shared = self.read()
+        if shared is not None and shared[0] == value:
+            self._slot.write(b"")
+
+
+class TokenCache:
+    """Access tokens per caller-chosen key, shared by every thread (and, with a host store,
+    every process of the host) using it.
+
+    Args:
+        clock: a monotonic clock (injectable for tests).
+        host: where to share tokens with the other processes of the host, or ``None``.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, host: HostTokenStore | None = None
+    ) -> None:
         self._clock = clock
+        self.host = host
         self._lock = threading.Lock()
         self._tokens: dict[tuple[str, ...], _Token] = {}
         self._fetch_locks: dict[tuple[str, ...], threading.Lock] = {}
@@ -56,23 +152,51 @@ class TokenCache:
             token = self._fresh(key)
             if token is not None:
                 return token
-            started = self._clock()
-            value, lifetime = fetch()
-            with self._lock:
-                self._tokens[key] = _Token(value, started + lifetime - refresh_margin(lifetime))
-            return value
+            if self.host is None:
+                return self._fetch(key, fetch, None)
+            with self.host.entry(key) as entry:
+                shared = entry.read()
+                if shared is not None:
+                    value, fresh_for = shared
+                    self._remember(key, value, self._clock() + fresh_for)
+                    return value
+                return self._fetch(key, fetch, entry)
+
+    def _fetch(
+        self,
+        key: tuple[str, ...],
+        fetch: Callable[[], tuple[str, float]],
+        entry: HostTokenEntry | None,
+    ) -> str:
+        started = self._clock()
+        value, lifetime = fetch()
+        fresh_for = lifetime - refresh_margin(lifetime)
+        self._remember(key, value, started + fresh_for)
+        if entry is not None:
+            entry.write(value, fresh_for - (self._clock() - started))
+        return value
+
+    def _remember(self, key: tuple[str, ...], value: str, refresh_at: float) -> None:
+        with self._lock:
+            self._tokens[key] = _Token(value, refresh_at)
 
     def invalidate(self, key: tuple[str, ...], value: str | None) -> None:
-        """Forget ``value`` if it is still the cached token (another thread may have replaced it)."""
+        """Forget ``value`` if it is still the cached token (another thread or process may have
+        replaced it already)."""
         with self._lock:
             cached = self._tokens.get(key)
             if cached is not None and cached.value == value:
                 del self._tokens[key]
+        if self.host is not None:
+            with self.host.entry(key) as entry:
+                entry.forget(value)
 
     def clear(self) -> None:
-        """Forget every token."""
+        """Forget every token (in this process, and this cache's host files)."""
         with self._lock:
             self._tokens.clear()
+        if self.host is not None:
+            self.host.clear()
 
     def _fresh(self, key: tuple[str, ...]) -> str | None:
         with self._lock:
@@ -84,12 +208,23 @@ class TokenCache:
             return self._fetch_locks.setdefault(key, threading.Lock())
 
 
-_SHARED = TokenCache()
+def _build_shared_cache() -> TokenCache:
+    host = registry().host
+    directory = host.state_dir("tokens") if host.cipher is not None else None
+    if host.cache_dir is not None and host.cipher is None:
+        info_once(
+            "tokens-not-shared",
+            "Access tokens are cached per process, not shared on this host: no Fernet key is "
+            "configured ([core] fernet_key), and tokens are never stored in clear text.",
+        )
+    if directory is None or host.cipher is None:
+        return TokenCache()
+    return TokenCache(host=HostTokenStore(directory, host.cipher))
 
 
 def shared_token_cache() -> TokenCache:
-    """The token cache every hook of this process uses (one entry point, so it can be replaced)."""
-    return _SHARED
+    """The token cache every hook of this process uses (host-shared when the host allows it)."""
+    return registry().shared("tokens", (), _build_shared_cache)
 
 
-__all__ = ["TokenCache", "refresh_margin", "shared_token_cache"]
+__all__ = ["HostTokenStore", "TokenCache", "refresh_margin", "shared_token_cache"]

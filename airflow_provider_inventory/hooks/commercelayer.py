@@ -8,6 +8,9 @@ expired mid-listing (401 ``INVALID_TOKEN``) is retired and the request retried o
 requests have a client of their own on the token URL's origin, paced (30 per minute, the token
 endpoint's limit) and retried like every other request. ``test_connection`` always fetches a
 fresh token, so revoked credentials fail the Test button even while a token is cached.
+With Airflow's Fernet key configured the token cache is shared by every process of the host
+(encrypted, owner-only files, one fetch across processes); otherwise it is per process and
+nothing is written to disk.
 
 Listings are consistent under concurrent changes by default: without ``sort`` (or with
 ``sort="id"``) they use keyset paging by id as Commerce Layer's own tools do (``sort=id`` and
@@ -23,14 +26,17 @@ end-of-listing checks are the shared ``_http.paginators``; the records come back
 ``_http.stream.RecordStream``; query validation, partition planning and page bodies are in
 ``hooks._commercelayer_query``.
 
-Requests are paced so that a listing never sends faster than the API allows: one sliding-window
-pacer per API host and rate-limit class ("cacheable" for the resources Commerce Layer documents as
-cacheable, else "uncacheable"), shared by every thread and hook in the process. Without explicit
-limits the pacer starts at the documented live read limits and adopts the server's
-``X-Ratelimit-Limit`` / ``X-Ratelimit-Interval``; the connection extras ``rate_limit_average``,
-``rate_limit_interval``, ``rate_limit_burst`` and ``rate_limit_burst_interval`` pin the limits for
-every class instead (a missing burst is scaled from the documented average/burst ratio). A 429
-that happens anyway waits ``Retry-After`` or ``X-Ratelimit-Interval`` (see ``_http.loop``).
+Requests are paced so that a listing never sends faster than the API allows: one pacer per API
+host, rate-limit class ("cacheable" for the resources Commerce Layer documents as cacheable, else
+"uncacheable") and limits, shared by every thread and hook in the process and, unless host
+sharing is off, by every process of the host (see ``_http.pacing``). It sends evenly at the
+average rate, with the burst window as a ceiling, and adapts to 429s and to
+``X-Ratelimit-Remaining``. Without explicit limits it starts at the documented live read limits
+and adopts the server's ``X-Ratelimit-Limit`` / ``X-Ratelimit-Interval``; the connection extras
+``rate_limit_average``, ``rate_limit_interval``, ``rate_limit_burst`` and
+``rate_limit_burst_interval`` pin the limits for every class instead (a missing burst is scaled
+from the documented average/burst ratio); ``host_sharing: false`` keeps the pacer in the process.
+A 429 that happens anyway waits ``Retry-After`` or ``X-Ratelimit-Interval`` (see ``_http.loop``).
 """
 
 from __future__ import annotations
@@ -97,6 +103,7 @@ from airflow_provider_inventory.hooks._commercelayer_query import (
     refuse_id_bounds,
     window_filters,
 )
+from airflow_provider_inventory.hooks._host import configure_host_state
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.jsonapi import encode_include, sparse_fieldset
 from airflow_provider_inventory.window import Instant
@@ -199,11 +206,13 @@ class CommerceLayerHook(InventoryHook):
 
     @cached_property
     def auth(self) -> ClientCredentialsAuth:
-        """The OAuth2 client-credentials auth of this connection (tokens shared per process).
+        """The OAuth2 client-credentials auth of this connection (tokens shared per process, and
+        per host when Airflow's Fernet key is configured).
 
         Raises:
             InventoryConfigError: the client id or secret is missing.
         """
+        configure_host_state()
         client_id = self.connection.login
         if not client_id:
             raise InventoryConfigError(
@@ -224,7 +233,8 @@ class CommerceLayerHook(InventoryHook):
         )
 
     def get_access_token(self) -> str:
-        """A valid access token from the process-wide cache, fetched when needed.
+        """A valid access token from the shared cache (host-wide with a Fernet key), fetched
+        when needed.
 
         Raises:
             AuthenticationError: the token endpoint refused the client id, secret or scope.
@@ -248,6 +258,7 @@ class CommerceLayerHook(InventoryHook):
             return self._clients[kind]
 
     def _new_client(self, kind: str) -> ApiClient:
+        configure_host_state()
         if kind == TOKEN_ENDPOINT:
             # Its own client: another origin, no API Authorization header, and its own pacer
             # (the token endpoint's limit is separate from the API's).
@@ -278,7 +289,7 @@ class CommerceLayerHook(InventoryHook):
         )
 
     def pacer(self, kind: str) -> RatePacer:
-        """The process-wide pacer for this API host and rate-limit class (see the module doc).
+        """The shared pacer for this API host, rate-limit class and limits (see the module doc).
 
         Args:
             kind: ``"cacheable"`` or ``"uncacheable"`` (see :func:`rate_class`).
@@ -299,12 +310,14 @@ class CommerceLayerHook(InventoryHook):
             burst = RateLimit(max(1, scaled), default_burst.interval)
         # Keyed by host, not connection id: the API limits per client IP and organization, so
         # two connections to one organization share one budget.
+        configure_host_state()
         return pacer_for(
             self.api_url,
             kind,
             (average, burst),
             pinned=pinned,
             max_wait=self.http_settings.max_retry_wait,
+            host_sharing=self.extra.boolean("host_sharing", True),
         )
 
     @property

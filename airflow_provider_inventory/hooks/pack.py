@@ -61,6 +61,7 @@ from airflow_provider_inventory._http.settings import split_host_url
 from airflow_provider_inventory._http.stream import RecordStream, all_records
 from airflow_provider_inventory._http.urls import with_query
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.hooks._host import configure_host_state
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.window import Instant, Window
 
@@ -154,8 +155,14 @@ class PackHook(InventoryHook):
         windows = [window for window in (average, burst) if window is not None]
         if not windows:
             return None
+        configure_host_state()
         return pacer_for(
-            self.base_url, "pack", windows, pinned=True, max_wait=self.http_settings.max_retry_wait
+            self.base_url,
+            "pack",
+            windows,
+            pinned=True,
+            max_wait=self.http_settings.max_retry_wait,
+            host_sharing=self.extra.boolean("host_sharing", True),
         )
 
     @property

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the sandbox until SIGINT or SIGTERM; return the exit status (0)."""
     args = build_parser().parse_args(argv)
-    rate_limits = None
+    rate_limits: dict[str, tuple[int, ...]] | None = None
     if args.rate_limit is not None:
         average, burst = args.rate_limit
         rate_limits = {

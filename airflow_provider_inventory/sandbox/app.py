@@ -80,7 +80,7 @@ class SandboxApp:
         store: DataStore,
         settings: Settings,
         seed: int,
-        rate_limits: dict[str, tuple[int, int]] | None,
+        rate_limits: dict[str, tuple[int, ...]] | None,
         token_rate_limit: int | None,
     ) -> None:
         self.store = store

@@ -3,7 +3,13 @@
 Each limited class keeps the arrival times of its requests. A request is rejected when the
 requests in the last ``interval`` seconds (60) already reach the average limit, or those in
 the last ``burst_interval`` seconds (10) reach the burst limit. Rejected requests are
-recorded too, so a client that keeps hammering stays blocked, as with the real API.
+recorded too, so a client that keeps hammering stays blocked, as with the real API. Every
+response carries ``X-Ratelimit-Limit``, ``X-Ratelimit-Interval`` and ``X-Ratelimit-Remaining``
+(what is left of the average window for everyone, as Commerce Layer counts per client IP).
+
+Tests scale the windows down (e.g. 40 per 4 s and 10 per 1 s) so that convergence under a
+shared limit takes seconds, not minutes: ``RateLimits`` takes ``(average, burst)`` or
+``(average, burst, interval, burst_interval)`` per class.
 """
 
 from __future__ import annotations
@@ -40,13 +46,13 @@ class Decision:
 
     allowed: bool
     limit: int
-    interval: int
+    interval: float
     remaining: int
 
     def headers(self) -> dict[str, str]:
         return {
             "X-Ratelimit-Limit": str(self.limit),
-            "X-Ratelimit-Interval": str(self.interval),
+            "X-Ratelimit-Interval": f"{self.interval:g}",
             "X-Ratelimit-Remaining": str(self.remaining),
         }
 
@@ -59,8 +65,8 @@ class SlidingWindowLimiter:
         average: int,
         burst: int | None = None,
         *,
-        interval: int = 60,
-        burst_interval: int = 10,
+        interval: float = 60,
+        burst_interval: float = 10,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if average < 1 or (burst is not None and burst < 1):
@@ -94,23 +100,33 @@ class RateLimits:
     """The per-class API limiters configured by ``rate_limits``.
 
     ``rate_limits`` is None (no limits) or a dict mapping "uncacheable" and/or "cacheable"
-    to ``(average_per_minute, burst_per_10s)``; a class left out is unlimited.
+    to ``(average_per_minute, burst_per_10s)`` or ``(average, burst, interval_s,
+    burst_interval_s)``; a class left out is unlimited.
     """
 
-    def __init__(self, rate_limits: dict[str, tuple[int, int]] | None = None) -> None:
+    def __init__(self, rate_limits: dict[str, tuple[int, ...]] | None = None) -> None:
         self._lock = threading.Lock()
         self._limiters: dict[str, SlidingWindowLimiter] = {}
         self.configure(rate_limits)
 
-    def configure(self, rate_limits: dict[str, tuple[int, int]] | None) -> None:
+    def configure(self, rate_limits: dict[str, tuple[int, ...]] | None) -> None:
         """Replace the limits (and forget all counted requests)."""
         limiters: dict[str, SlidingWindowLimiter] = {}
-        for name, (average, burst) in (rate_limits or {}).items():
+        for name, limits in (rate_limits or {}).items():
             if name not in RATE_LIMIT_CLASSES:
                 raise ValueError(
                     f"unknown rate-limit class {name!r}; expected one of {RATE_LIMIT_CLASSES}"
                 )
-            limiters[name] = SlidingWindowLimiter(int(average), int(burst))
+            if len(limits) not in (2, 4):
+                raise ValueError(
+                    f"rate limits for {name!r} must be (average, burst) or (average, burst, "
+                    f"interval, burst_interval), got {limits!r}"
+                )
+            average, burst, *windows = limits
+            interval, burst_interval = windows or (60, 10)
+            limiters[name] = SlidingWindowLimiter(
+                int(average), int(burst), interval=interval, burst_interval=burst_interval
+            )
         with self._lock:
             self._limiters = limiters
 

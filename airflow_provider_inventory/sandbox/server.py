@@ -136,7 +136,8 @@ class Sandbox:
 
     Data is deterministic for a given ``seed``. ``rate_limits`` is None or a dict mapping
     "uncacheable" (packages) and/or "cacheable" (stock_locations) to
-    ``(average_per_minute, burst_per_10s)``; only ``/api/...`` requests count.
+    ``(average_per_minute, burst_per_10s)`` or ``(average, burst, interval_s,
+    burst_interval_s)`` (scaled-down windows for tests); only ``/api/...`` requests count.
     ``token_rate_limit`` limits ``/oauth/token`` per minute (None: unlimited). ``latency``
     (+ uniform ``[0, latency_jitter]``) and ``error_rate`` (random 500/502/503 from a seeded
     RNG) apply to ``/v1/...`` and ``/api/...`` requests only. ``token_lifetime`` (seconds,
@@ -153,7 +154,7 @@ class Sandbox:
         pack_link_style: str = "absolute",
         pack_body_shape: str = "flat",
         token_lifetime: float = 7200,
-        rate_limits: dict[str, tuple[int, int]] | None = None,
+        rate_limits: dict[str, tuple[int, ...]] | None = None,
         latency: float = 0.0,
         latency_jitter: float = 0.0,
         error_rate: float = 0.0,
