@@ -10,6 +10,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+PACK_DEFAULT_CONN_ID = "pack_default"
+"""The connection id the Pack hook, operators, sensors and triggers use by default."""
+COMMERCELAYER_DEFAULT_CONN_ID = "commercelayer_default"
+"""The connection id the Commerce Layer hook, operators, sensors and triggers use by default."""
+
 _NUMBER = {"type": ["number", "null"], "minimum": 0}
 _INTEGER = {"type": ["integer", "null"], "minimum": 1}
 _BOOLEAN = {"type": ["boolean", "null"]}

@@ -24,8 +24,10 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Asset, Param, dag, task
 
+# airflow.sdk has CronDataIntervalTimetable from Airflow 3.2; the compat module finds it on 3.0/3.1.
+from airflow_provider_inventory._compat import CronDataIntervalTimetable
 from airflow_provider_inventory.operators.commercelayer import CommerceLayerPackagesOperator
 from airflow_provider_inventory.operators.pack import PackSerialNumbersOperator
 

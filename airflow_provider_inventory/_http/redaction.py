@@ -38,12 +38,8 @@ def register_secret(value: str | None, name: str | None = None) -> None:
     """
     if not value:
         return
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # Airflow 3.0 kept it in the execution-time package.
-        from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[no-redef]
-            mask_secret,
-        )
+    from airflow_provider_inventory._compat import mask_secret
+
     mask_secret(value, name)
 
 

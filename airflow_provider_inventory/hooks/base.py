@@ -6,8 +6,7 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-
+from airflow_provider_inventory._compat import BaseHook
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import (
     AuthenticationError,

@@ -40,6 +40,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from airflow_provider_inventory import COMMERCELAYER_DEFAULT_CONN_ID
 from airflow_provider_inventory._http.client import ApiClient, ClientStats, JsonResponse
 from airflow_provider_inventory._http.errors import (
     AuthenticationError,
@@ -238,7 +239,7 @@ class CommerceLayerHook(InventoryHook):
     """
 
     conn_name_attr = "commercelayer_conn_id"
-    default_conn_name = "commercelayer_default"
+    default_conn_name = COMMERCELAYER_DEFAULT_CONN_ID
     conn_type = "commercelayer"
     hook_name = "Commerce Layer"
 

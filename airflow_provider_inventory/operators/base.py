@@ -29,8 +29,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from airflow.sdk import BaseOperator
-
+from airflow_provider_inventory._compat import BaseOperator
 from airflow_provider_inventory._types import Record
 
 if TYPE_CHECKING:
@@ -449,8 +448,7 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
     def _write_file(
         self, records: Iterator[Record], window: Window, watermark: Watermark
     ) -> Manifest:
-        from airflow.sdk import ObjectStoragePath
-
+        from airflow_provider_inventory._compat import ObjectStoragePath
         from airflow_provider_inventory.records import write_jsonl
 
         output_path = self.output_path
@@ -482,7 +480,7 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
 
     def _annotate_outlets(self, context: Context, *, records: int, path: str | None) -> None:
         """Put ``{"records", "path"}`` on the asset event of every ``Asset`` outlet."""
-        from airflow.sdk import Asset
+        from airflow_provider_inventory._compat import Asset
 
         assets = [outlet for outlet in self.outlets if isinstance(outlet, Asset)]
         events = context.get("outlet_events")

@@ -55,7 +55,11 @@ def storage_path(path: PathArgument, argument_name: str = "output_path") -> Obje
     Raises:
         InventoryConfigError: ``path`` is empty, names a directory or is of the wrong type.
     """
-    from airflow.sdk import ObjectStoragePath
+    from airflow_provider_inventory._compat import (
+        ObjectStoragePath,
+        storage_conn_id,
+        storage_path_of,
+    )
 
     if isinstance(path, ObjectStoragePath):
         resolved = path
@@ -68,7 +72,7 @@ def storage_path(path: PathArgument, argument_name: str = "output_path") -> Obje
                 f"{argument_name}={redact_url(text)!r} names a directory; name a file, e.g. "
                 f"'{redact_url(text)}serial_numbers.jsonl.gz'."
             )
-        resolved = ObjectStoragePath(text)
+        resolved = storage_path_of(text)
     else:
         raise InventoryConfigError(
             f"{argument_name} must be a string, a pathlib path or an ObjectStoragePath; got "
@@ -78,7 +82,7 @@ def storage_path(path: PathArgument, argument_name: str = "output_path") -> Obje
         raise InventoryConfigError(f"{argument_name}={redact_url(str(resolved))!r} names no file.")
     if resolved.protocol in _LOCAL_PROTOCOLS:
         absolute = os.path.abspath(resolved.path)
-        resolved = ObjectStoragePath(f"file://{absolute}", conn_id=resolved.conn_id)
+        resolved = storage_path_of(f"file://{absolute}", conn_id=storage_conn_id(resolved))
     return resolved
 
 
@@ -95,7 +99,7 @@ def _filesystem(path: ObjectStoragePath, argument_name: str) -> AbstractFileSyst
 
 def _record_lineage(path: ObjectStoragePath, direction: str) -> None:
     """Report the final file once (the temporary file is not an asset) to Airflow's lineage."""
-    from airflow.sdk.lineage import get_hook_lineage_collector
+    from airflow_provider_inventory._compat import get_hook_lineage_collector
 
     collector = get_hook_lineage_collector()
     if direction == "output":

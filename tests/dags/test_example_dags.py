@@ -64,7 +64,7 @@ def packages_at(sb: Sandbox, code: str) -> list[dict]:
     ["example_pack_serial_numbers", "example_commercelayer_packages", "example_inventory_sync"],
 )
 def test_example_dag_files_parse_cleanly(dag_id: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_inventory._compat import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLE_DAGS / f"{dag_id}.py"))
 

@@ -235,7 +235,7 @@ def test_the_scrubber_removes_every_known_secret() -> None:
 
 
 def test_the_scrubber_registers_secrets_with_airflows_masker() -> None:
-    from airflow.sdk.log import redact
+    from airflow_provider_inventory._compat import redact
 
     Scrubber().add("masked-in-task-logs-9f8e7d")
 
