@@ -371,4 +371,5 @@ def _describe(error: requests.RequestException) -> str:
     return type(inner).__name__ if isinstance(inner, Exception) else type(error).__name__
 
 
+
 __all__ = ["ApiClient", "ClientStats", "InventoryApiError", "JsonResponse"]
