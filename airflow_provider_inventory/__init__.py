@@ -19,6 +19,7 @@ _NUMBER = {"type": ["number", "null"], "minimum": 0}
 _INTEGER = {"type": ["integer", "null"], "minimum": 1}
 _BOOLEAN = {"type": ["boolean", "null"]}
 _STRING = {"type": ["string", "null"]}
+_REQUIRED_STRING = {"type": "string", "minLength": 1}
 
 
 def _field(label: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -101,13 +102,15 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "host": "https://api.pack.cloud",
                         "password": "Pack API token",
+                        "organization_id": "your Pack organization id (required)",
                     },
                 },
                 "conn-fields": {
                     "organization_id": _field(
-                        "Organization ID",
-                        "Pack organization whose endpoints to call (required for /organizations/... endpoints).",
-                        _STRING,
+                        "Organization ID (required)",
+                        "Required: the Pack organization whose serial numbers to list (every "
+                        "/organizations/{organization_id}/... endpoint needs it).",
+                        _REQUIRED_STRING,
                     ),
                     "auth_scheme": _field(
                         "Auth scheme",

@@ -24,6 +24,8 @@ name                        where, by release
                             relative path at ``/`` and has no ``conn_id``: :func:`storage_path_of`
 ``get_hook_lineage_collector`` ``airflow.sdk.lineage`` from 3.2; ``airflow.lineage.hook`` before
 the asset state store       asset watchers get one from 3.3 (:func:`asset_state_store_of`)
+connection form fields      provider info from 3.2; hook class methods before
+                            (:func:`install_legacy_connection_form`)
 ========================== ======================================================================
 
 The provider supports Airflow >= :data:`MIN_AIRFLOW_VERSION`; :func:`check_airflow_version` refuses
@@ -226,6 +228,62 @@ def storage_conn_id(path: ObjectStoragePath) -> str | None:
     return conn_id
 
 
+DECLARATIVE_FORM_VERSION = (3, 2, 0)
+"""The first Airflow release that builds connection forms from ``conn-fields`` in provider info."""
+
+_WIDGET_TYPES = {"boolean": "BooleanField", "integer": "IntegerField"}
+
+
+def install_legacy_connection_form(hook_class: type) -> None:
+    """Give ``hook_class`` the form methods Airflow < 3.2 reads, built from ``get_provider_info()``.
+
+    Airflow 3.2+ builds the connection form from the provider info (``conn-fields``,
+    ``ui-field-behaviour``) and ignores these methods. Airflow 3.0 and 3.1 call
+    ``get_connection_form_widgets`` and ``get_ui_field_behaviour`` on the hook class itself (its
+    own ``__dict__``, so each hook class gets them); they need ``wtforms``, which the FAB
+    provider brings, and without it Airflow shows the plain form for every provider.
+    """
+    conn_type = hook_class.__dict__.get("conn_type")
+    if not conn_type or airflow_at_least(DECLARATIVE_FORM_VERSION):
+        return
+    from airflow_provider_inventory import get_provider_info
+
+    config = next(
+        (c for c in get_provider_info()["connection-types"] if c["connection-type"] == conn_type),
+        None,
+    )
+    if config is None:
+        return
+    behaviour = config.get("ui-field-behaviour", {})
+    fields: dict[str, Any] = config.get("conn-fields", {})
+
+    def get_ui_field_behaviour(cls: type) -> dict[str, Any]:
+        return {
+            "hidden_fields": list(behaviour.get("hidden-fields", [])),
+            "relabeling": dict(behaviour.get("relabeling", {})),
+            "placeholders": dict(behaviour.get("placeholders", {})),
+        }
+
+    def get_connection_form_widgets(cls: type) -> dict[str, Any]:
+        import wtforms
+        from wtforms.validators import InputRequired, Optional
+
+        widgets = {}
+        for name, field in fields.items():
+            kinds = field["schema"].get("type", "string")
+            kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+            main = next((kind for kind in kinds if kind != "null"), "string")
+            widget_class = getattr(wtforms, _WIDGET_TYPES.get(main, "StringField"))
+            validator = Optional() if "null" in kinds else InputRequired()
+            widgets[name] = widget_class(
+                field["label"], description=field["description"], validators=[validator]
+            )
+        return widgets
+
+    hook_class.get_ui_field_behaviour = classmethod(get_ui_field_behaviour)  # type: ignore[attr-defined]
+    hook_class.get_connection_form_widgets = classmethod(get_connection_form_widgets)  # type: ignore[attr-defined]
+
+
 def no_asset_state_store_reason() -> str:
     """Why a watcher has no asset state store, for the log line that says so."""
     needed = _dotted(ASSET_STATE_STORE_VERSION)
@@ -261,6 +319,7 @@ __all__ = [
     "check_airflow_version",
     "conf",
     "get_hook_lineage_collector",
+    "install_legacy_connection_form",
     "mask_secret",
     "no_asset_state_store_reason",
     "redact",

@@ -79,7 +79,9 @@ def test_airflow_cli_lists_provider(tmp_path) -> None:  # type: ignore[no-untype
         timeout=120,
         check=True,
     )
-    packages = {row["package_name"] for row in json.loads(listed.stdout)}
+    # Airflow 3.0 logs to stdout too: the JSON is the line that starts with a list of objects.
+    table = next(line for line in listed.stdout.splitlines() if line.startswith("[{"))
+    packages = {row["package_name"] for row in json.loads(table)}
     assert PACKAGE in packages
 
 

@@ -6,7 +6,7 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_inventory._compat import BaseHook
+from airflow_provider_inventory._compat import BaseHook, install_legacy_connection_form
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import (
     AuthenticationError,
@@ -28,6 +28,10 @@ class InventoryHook(BaseHook):
     Subclasses implement :meth:`_build_client`. The client (and its pooled session) is created on
     first use and closed by :meth:`close` or by leaving a ``with`` block.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        install_legacy_connection_form(cls)  # the connection form on Airflow 3.0/3.1
 
     def __init__(self, conn_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from airflow.triggers.base import BaseEventTrigger
 
+from airflow_provider_inventory._compat import ASSET_STATE_STORE_VERSION, airflow_at_least
 from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
 from airflow_provider_inventory.sandbox import Sandbox
@@ -405,6 +406,10 @@ class FakeSupervisor:
         return ErrorResponse(error=ErrorType.ASSET_STORE_NOT_FOUND)
 
 
+@pytest.mark.skipif(
+    not airflow_at_least(ASSET_STATE_STORE_VERSION),
+    reason="Airflow's asset state store (and its accessors) arrived in Airflow 3.3",
+)
 def test_the_watermark_goes_to_every_asset_the_trigger_serves(
     sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
