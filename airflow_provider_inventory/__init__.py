@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source: pyproject.toml reads it (hatch dynamic version)
+
+DOCUMENTATION_URL = "https://github.com/airflow-provider-inventory/airflow-provider-inventory#readme"
+"""The README on the source repository (also the package's ``Documentation`` Project-URL)."""
 
 PACK_DEFAULT_CONN_ID = "pack_default"
 """The connection id the Pack hook, operators, sensors and triggers use by default."""
@@ -91,6 +94,9 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Serial numbers from Pack and packages (any JSON:API list resource) from "
         "Commerce Layer: hooks, operators, sensors and triggers.",
         "versions": [__version__],
+        # Airflow 3.3+ takes the UI's provider link from the Documentation Project-URL (the same
+        # README); this key says it for tools that read the provider info itself.
+        "documentation-url": DOCUMENTATION_URL,
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_inventory.hooks.pack.PackHook",

@@ -94,3 +94,20 @@ def test_package_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_package_metadata_points_at_the_readme_and_carries_the_license() -> None:
+    """Installed metadata: one version, the README as documentation, the provider classifiers."""
+    from importlib.metadata import metadata
+
+    import airflow_provider_inventory
+
+    meta = metadata(PACKAGE)
+    urls = dict(entry.split(", ", 1) for entry in meta.get_all("Project-URL") or [])
+    assert meta["Version"] == airflow_provider_inventory.__version__
+    assert urls["Documentation"] == airflow_provider_inventory.DOCUMENTATION_URL
+    assert get_provider_info()["documentation-url"] == urls["Documentation"]
+    assert {"Source", "Changelog"} <= set(urls)
+    assert "Framework :: Apache Airflow :: Provider" in meta.get_all("Classifier")
+    assert "airflow-provider" in (meta["Keywords"] or "")
+    assert meta["License-Expression"] == "Apache-2.0"
