@@ -10,7 +10,9 @@ from typing import Any
 
 __version__ = "0.1.0"  # the one version source: pyproject.toml reads it (hatch dynamic version)
 
-DOCUMENTATION_URL = "https://github.com/airflow-provider-inventory/airflow-provider-inventory#readme"
+DOCUMENTATION_URL = (
+    "https://github.com/airflow-provider-inventory/airflow-provider-inventory#readme"
+)
 """The README on the source repository (also the package's ``Documentation`` Project-URL)."""
 
 PACK_DEFAULT_CONN_ID = "pack_default"

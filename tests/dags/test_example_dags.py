@@ -154,7 +154,9 @@ def test_inventory_sync_example(sandbox_env: Sandbox, output_dir: Path) -> None:
     assert {record["id"] for record in read_records(packages)} == {
         package["id"] for package in location_packages
     }
-    assert packages["path"].endswith("/commercelayer/packages/berlin_wh/2025-05-19.jsonl.gz")
+    assert packages["path"].endswith(
+        "/commercelayer/packages/stock_location_code=berlin_wh.jsonl.gz"
+    )
     assert packages["format"] == "jsonl.gz"
     events = {event["name"]: event for event in asset_events(dag_run)}
     assert events["inventory_shipped_serial_numbers"]["extra"] == {
