@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Airflow is large: let Python cache its bytecode, or every test process recompiles it (~10 s).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install demo test test-matrix lint typecheck unit bench bench-smoke build check-dist clean
+.PHONY: install demo test test-matrix lint typecheck unit bench bench-smoke build check-dist check-wheel clean
 
 # Airflow releases `make test-matrix` runs the suite on: the lowest supported and the newest.
 # Each has a pin list in ci/pins/airflow-<release>.txt; NEWEST is also what `make test` uses.
@@ -64,6 +64,11 @@ build: $(STAMP)
 
 check-dist: build
 	$(BIN)/twine check --strict dist/*
+
+## check-wheel: install the built wheel on the lowest and newest Airflow, import it, and check
+## that Airflow lists the provider and both connection types.
+check-wheel: build
+	bash scripts/check_wheel.sh $(BIN)/uv $(LOWEST) $(NEWEST)
 
 ## bench: the full benchmarks (minutes); bench-smoke: small sizes, correctness only.
 bench: $(STAMP)
