@@ -58,6 +58,19 @@ def test_pack_form_fields(providers_manager) -> None:  # type: ignore[no-untyped
         assert f"extra__pack__{field}" in widgets
 
 
+def test_pack_form_marks_organization_id_required() -> None:
+    """Every Pack listing needs it: the form says so (label, description, non-null schema)."""
+    pack = next(
+        c for c in get_provider_info()["connection-types"] if c["connection-type"] == "pack"
+    )
+    field = pack["conn-fields"]["organization_id"]
+
+    assert field["schema"] == {"type": "string", "minLength": 1}
+    assert "required" in field["label"].lower()
+    assert field["description"].startswith("Required")
+    assert "organization_id" in pack["ui-field-behaviour"]["placeholders"]
+
+
 def test_commercelayer_form_fields(providers_manager) -> None:  # type: ignore[no-untyped-def]
     behaviour = providers_manager.field_behaviours["commercelayer"]
     assert behaviour["relabeling"]["login"] == "Client ID"
