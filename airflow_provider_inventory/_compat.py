@@ -6,7 +6,8 @@ matters::
     from airflow_provider_inventory._compat import BaseHook, BaseSensorOperator, conf
 
 Names resolve lazily, on first access, to the first location that exists (newest first), so
-importing this module costs nothing and a DAG file pays only for what it uses. Airflow releases
+importing this module loads nothing of Airflow's beyond what ``airflow.sdk`` already loaded (it
+reads ``airflow.__version__``) and a DAG file pays only for what it uses. Airflow releases
 differ as follows (checked on 3.0.6, 3.1.8, 3.2.2 and 3.3.2):
 
 ========================== ======================================================================

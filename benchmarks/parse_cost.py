@@ -127,9 +127,11 @@ def run(options: RunOptions) -> ScenarioResult:
         ],
     )
     for kind, statement in KIND_BASES.items():
+        base_modules = new_modules(median_run(profiles[statement]), median_run(profiles[BASE]))
         result.notes.append(
-            f"Baseline `{statement}`: {total[statement] - total[BASE]:+.0f} ms over `{BASE}` "
-            f"({total[BASE]:.0f} ms of top-level imports) for {kind}."
+            f"Baseline of {kind}: `{statement}` loads {len(base_modules)} module(s) beyond "
+            f"`{BASE}` ({', '.join(base_modules) or 'none'}); `{BASE}` alone takes "
+            f"{total[BASE]:.0f} ms of top-level imports."
         )
     for module in MODULES:
         base = kind_base(module)
