@@ -289,7 +289,7 @@ def no_asset_state_store_reason() -> str:
     """Why a watcher has no asset state store, for the log line that says so."""
     needed = _dotted(ASSET_STATE_STORE_VERSION)
     if not airflow_at_least(ASSET_STATE_STORE_VERSION):
-        return f"the asset state store needs Airflow >= {needed} (this is {airflow_version_text()})"
+        return f"the asset state store needs Airflow >= {needed}; this is {airflow_version_text()}"
     return "the triggerer gave this trigger no asset state store (run outside an asset watcher?)"
 
 

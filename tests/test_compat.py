@@ -49,7 +49,7 @@ def test_no_asset_state_store_names_the_airflow_release_that_has_it(
 
     reason = _compat.no_asset_state_store_reason()
 
-    assert reason == "the asset state store needs Airflow >= 3.3.0 (this is 3.2.2)"
+    assert reason == "the asset state store needs Airflow >= 3.3.0; this is 3.2.2"
     assert _compat.asset_state_store_of(object()) is None
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from airflow.triggers.base import BaseEventTrigger
 
+from airflow_provider_inventory import _compat
 from airflow_provider_inventory._compat import ASSET_STATE_STORE_VERSION, airflow_at_least
 from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
@@ -323,6 +324,30 @@ def test_without_a_state_store_a_restart_starts_from_now(sandbox_env: Sandbox) -
 
     assert [e["count"] for e in events] == [1]
     assert changed_packages(sandbox_env, [ChangeBatch.from_payload(events[0])]) == [second]
+
+
+def test_without_a_state_store_the_trigger_warns_and_names_the_release_that_has_one(
+    sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warnings: list[str] = []
+
+    class RecordingLog:
+        def warning(self, message: str, *args: Any) -> None:
+            warnings.append(message % args)
+
+        def info(self, message: str, *args: Any) -> None:
+            pass
+
+    monkeypatch.setattr(CommerceLayerChangesTrigger, "log", RecordingLog())
+    monkeypatch.setattr(_compat, "airflow_version_text", lambda: "3.2.2")
+    trigger = packages_watcher(sandbox_env)
+
+    assert asyncio.run(trigger._load_mark()) is None
+    assert warnings == [
+        "No asset state store (the asset state store needs Airflow >= 3.3.0; this is 3.2.2): "
+        "the watermark is kept in memory, so after a triggerer restart watching starts again "
+        "from now and changes made meanwhile never fire."
+    ]
 
 
 def test_an_empty_watched_set_fires_for_its_first_records(sandbox_env: Sandbox) -> None:
