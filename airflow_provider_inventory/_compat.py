@@ -39,8 +39,10 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-MIN_AIRFLOW_VERSION = (3, 0, 0)
-"""The oldest Airflow release the provider is tested with (``make test-matrix``)."""
+MIN_AIRFLOW_VERSION = (3, 0, 2)
+"""The oldest Airflow release the whole test suite passes on (``make test-matrix`` tests it).
+
+3.0.0 and 3.0.1 lack ``DAG.test()`` in the Task SDK, which the DAG-run tests need."""
 
 ASSET_STATE_STORE_VERSION = (3, 3, 0)
 """The first Airflow release that gives asset watchers (event triggers) an asset state store."""

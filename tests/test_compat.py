@@ -37,7 +37,7 @@ def test_an_older_airflow_is_refused_with_one_clear_message(
     monkeypatch.setattr(_compat, "airflow_version_text", lambda: "2.10.5")
 
     with pytest.raises(
-        RuntimeError, match=r"needs apache-airflow >= 3\.0\.0; 2\.10\.5 is installed"
+        RuntimeError, match=r"needs apache-airflow >= 3\.0\.2; 2\.10\.5 is installed"
     ):
         _compat.check_airflow_version()
 
