@@ -191,7 +191,7 @@ def check_airflow_version() -> None:
     if not airflow_at_least(MIN_AIRFLOW_VERSION):
         raise RuntimeError(
             f"airflow-provider-inventory needs apache-airflow >= {_dotted(MIN_AIRFLOW_VERSION)}; "
-            f"{airflow_version_text()} is installed. Upgrade Airflow, or pin an older provider."
+            f"{airflow_version_text()} is installed. Upgrade Airflow."
         )
 
 
