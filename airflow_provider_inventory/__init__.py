@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source: pyproject.toml reads it (hatch dynamic version)
+
+DOCUMENTATION_URL = (
+    "https://github.com/airflow-provider-inventory/airflow-provider-inventory#readme"
+)
+"""The README on the source repository (also the package's ``Documentation`` Project-URL)."""
+
+PACK_DEFAULT_CONN_ID = "pack_default"
+"""The connection id the Pack hook, operators, sensors and triggers use by default."""
+COMMERCELAYER_DEFAULT_CONN_ID = "commercelayer_default"
+"""The connection id the Commerce Layer hook, operators, sensors and triggers use by default."""
 
 _NUMBER = {"type": ["number", "null"], "minimum": 0}
 _INTEGER = {"type": ["integer", "null"], "minimum": 1}
 _BOOLEAN = {"type": ["boolean", "null"]}
 _STRING = {"type": ["string", "null"]}
+_REQUIRED_STRING = {"type": "string", "minLength": 1}
 
 
 def _field(label: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +96,9 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Serial numbers from Pack and packages (any JSON:API list resource) from "
         "Commerce Layer: hooks, operators, sensors and triggers.",
         "versions": [__version__],
+        # Airflow 3.3+ takes the UI's provider link from the Documentation Project-URL (the same
+        # README); this key says it for tools that read the provider info itself.
+        "documentation-url": DOCUMENTATION_URL,
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_inventory.hooks.pack.PackHook",
@@ -96,13 +110,15 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "host": "https://api.pack.cloud",
                         "password": "Pack API token",
+                        "organization_id": "your Pack organization id (required)",
                     },
                 },
                 "conn-fields": {
                     "organization_id": _field(
-                        "Organization ID",
-                        "Pack organization whose endpoints to call (required for /organizations/... endpoints).",
-                        _STRING,
+                        "Organization ID (required)",
+                        "Required: the Pack organization whose serial numbers to list (every "
+                        "/organizations/{organization_id}/... endpoint needs it).",
+                        _REQUIRED_STRING,
                     ),
                     "auth_scheme": _field(
                         "Auth scheme",

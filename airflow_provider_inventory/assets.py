@@ -155,7 +155,7 @@ def convert_asset_to_openlineage(asset: Asset, lineage_context: Any) -> Any:
 
 def create_pack_asset(*, organization_id: str, extra: Mapping[str, Any] | None = None) -> Asset:
     """The asset of one Pack organization's serial numbers (asset-uris ``factory``)."""
-    from airflow.sdk import Asset
+    from airflow_provider_inventory._compat import Asset
 
     return Asset(uri=pack_dataset(organization_id).uri, extra=dict(extra or {}))
 
@@ -164,7 +164,7 @@ def create_commercelayer_asset(
     *, slug: str, resource: str, extra: Mapping[str, Any] | None = None
 ) -> Asset:
     """The asset of one Commerce Layer resource (asset-uris ``factory``)."""
-    from airflow.sdk import Asset
+    from airflow_provider_inventory._compat import Asset
 
     return Asset(uri=commercelayer_dataset(slug, resource).uri, extra=dict(extra or {}))
 

@@ -6,7 +6,8 @@ Every day:
   the shipped ones (those with a ``fulfillment_line_id``; a ``record_filter``, since ``where``
   only says "equals" or "is null"), written to a JSON Lines file;
 - ``shipping_location_packages`` lists the Commerce Layer package catalogue of the shipping stock
-  location (``params.stock_location_code``) with the stock location included, written gzipped;
+  location (``params.stock_location_code``) with the stock location included, written gzipped to
+  a file named after the location (each run replaces it with the current catalogue);
 - each listing updates an Asset, with ``{"records": n, "path": ...}`` on the asset event, so
   downstream DAGs can be scheduled on the data;
 - ``summary`` returns (and logs) the records fetched per API and the output paths.
@@ -24,8 +25,10 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Asset, Param, dag, task
 
+# airflow.sdk has CronDataIntervalTimetable from Airflow 3.2; the compat module finds it on 3.0/3.1.
+from airflow_provider_inventory._compat import CronDataIntervalTimetable
 from airflow_provider_inventory.operators.commercelayer import CommerceLayerPackagesOperator
 from airflow_provider_inventory.operators.pack import PackSerialNumbersOperator
 
@@ -77,9 +80,11 @@ def example_inventory_sync() -> None:
         task_id="shipping_location_packages",
         filters={"stock_location_code_eq": "{{ params.stock_location_code }}"},
         include=["stock_location"],
+        # The listing filters by stock location only (it is the location's catalogue as of the
+        # run, not the day's changes), so the file is named after the location, not a date.
         output_path=(
-            f"{OUTPUT_DIR}/commercelayer/packages/{{{{ params.stock_location_code }}}}/"
-            "{{ data_interval_start | ds }}.jsonl.gz"
+            f"{OUTPUT_DIR}/commercelayer/packages/"
+            "stock_location_code={{ params.stock_location_code }}.jsonl.gz"
         ),
         outlets=[SHIPPING_LOCATION_PACKAGES],
     )

@@ -21,8 +21,10 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Param, dag, task
 
+# airflow.sdk has CronDataIntervalTimetable from Airflow 3.2; the compat module finds it on 3.0/3.1.
+from airflow_provider_inventory._compat import CronDataIntervalTimetable
 from airflow_provider_inventory.operators.pack import PackSerialNumbersOperator
 
 log = logging.getLogger(__name__)

@@ -41,6 +41,8 @@ fi
 state="$(grep -o "DagRun Finished: .* state=[a-z_]*" "$work/dag-test.log" | tail -n 1 | sed 's/.* state=//')"
 echo "    run state: ${state:-unknown}"
 
-echo "==> What the run fetched (records per API, and where they were written)"
+echo "==> What each listing fetched and kept (the rate is over the records fetched)"
+grep -o "Done\. .* fetched, .*" "$work/dag-test.log" | sed -e 's/^Done\. /    /' -e 's/ *\[airflow\.task.*$//' | sort -u || true
+echo "==> What the run wrote (records per file)"
 python "$root/scripts/demo_summary.py" "$work/output"
 echo "Full DAG log: $work/dag-test.log"

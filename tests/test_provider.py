@@ -58,6 +58,19 @@ def test_pack_form_fields(providers_manager) -> None:  # type: ignore[no-untyped
         assert f"extra__pack__{field}" in widgets
 
 
+def test_pack_form_marks_organization_id_required() -> None:
+    """Every Pack listing needs it: the form says so (label, description, non-null schema)."""
+    pack = next(
+        c for c in get_provider_info()["connection-types"] if c["connection-type"] == "pack"
+    )
+    field = pack["conn-fields"]["organization_id"]
+
+    assert field["schema"] == {"type": "string", "minLength": 1}
+    assert "required" in field["label"].lower()
+    assert field["description"].startswith("Required")
+    assert "organization_id" in pack["ui-field-behaviour"]["placeholders"]
+
+
 def test_commercelayer_form_fields(providers_manager) -> None:  # type: ignore[no-untyped-def]
     behaviour = providers_manager.field_behaviours["commercelayer"]
     assert behaviour["relabeling"]["login"] == "Client ID"
@@ -79,7 +92,9 @@ def test_airflow_cli_lists_provider(tmp_path) -> None:  # type: ignore[no-untype
         timeout=120,
         check=True,
     )
-    packages = {row["package_name"] for row in json.loads(listed.stdout)}
+    # Airflow 3.0 logs to stdout too: the JSON is the line that starts with a list of objects.
+    table = next(line for line in listed.stdout.splitlines() if line.startswith("[{"))
+    packages = {row["package_name"] for row in json.loads(table)}
     assert PACKAGE in packages
 
 
@@ -92,3 +107,20 @@ def test_package_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_package_metadata_points_at_the_readme_and_carries_the_license() -> None:
+    """Installed metadata: one version, the README as documentation, the provider classifiers."""
+    from importlib.metadata import metadata
+
+    import airflow_provider_inventory
+
+    meta = metadata(PACKAGE)
+    urls = dict(entry.split(", ", 1) for entry in meta.get_all("Project-URL") or [])
+    assert meta["Version"] == airflow_provider_inventory.__version__
+    assert urls["Documentation"] == airflow_provider_inventory.DOCUMENTATION_URL
+    assert get_provider_info()["documentation-url"] == urls["Documentation"]
+    assert {"Source", "Changelog"} <= set(urls)
+    assert "Framework :: Apache Airflow :: Provider" in meta.get_all("Classifier")
+    assert "airflow-provider" in (meta["Keywords"] or "")
+    assert meta["License-Expression"] == "Apache-2.0"

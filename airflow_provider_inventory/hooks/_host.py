@@ -34,10 +34,8 @@ def configure_host_state() -> None:
 
 
 def _conf() -> Any:
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # Airflow releases before the task SDK had its own configuration
-        from airflow.configuration import conf
+    from airflow_provider_inventory._compat import conf
+
     return conf
 
 

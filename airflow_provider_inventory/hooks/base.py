@@ -7,8 +7,7 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-
+from airflow_provider_inventory._compat import BaseHook, install_legacy_connection_form
 from airflow_provider_inventory._http.client import ApiClient
 from airflow_provider_inventory._http.errors import (
     AuthenticationError,
@@ -31,6 +30,10 @@ class InventoryHook(BaseHook):
     Subclasses implement :meth:`_build_client`. The client (and its pooled session) is created on
     first use and closed by :meth:`close` or by leaving a ``with`` block.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        install_legacy_connection_form(cls)  # the connection form on Airflow 3.0/3.1
 
     def __init__(self, conn_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -99,12 +102,8 @@ def mask_in_airflow_logs(value: str, name: str | None = None) -> None:
     Imported on first use: the masker pulls in the logging stack, which a DAG file parse should
     not pay for.
     """
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # Airflow 3.0 kept it in the execution-time package.
-        from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[no-redef]
-            mask_secret,
-        )
+    from airflow_provider_inventory._compat import mask_secret
+
     mask_secret(value, name)
 
 

@@ -48,6 +48,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from airflow_provider_inventory import COMMERCELAYER_DEFAULT_CONN_ID
 from airflow_provider_inventory._arguments import resource_name
 from airflow_provider_inventory._http.auth import ClientCredentialsAuth
 from airflow_provider_inventory._http.client import ApiClient, ClientStats, JsonResponse
@@ -170,7 +171,7 @@ class CommerceLayerHook(InventoryHook):
     """
 
     conn_name_attr = "commercelayer_conn_id"
-    default_conn_name = "commercelayer_default"
+    default_conn_name = COMMERCELAYER_DEFAULT_CONN_ID
     conn_type = "commercelayer"
     hook_name = "Commerce Layer"
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlunsplit
 
+from airflow_provider_inventory import PACK_DEFAULT_CONN_ID
 from airflow_provider_inventory._arguments import (
     FilterValue,
     filter_values,
@@ -99,7 +100,7 @@ class PackHook(InventoryHook):
     """
 
     conn_name_attr = "pack_conn_id"
-    default_conn_name = "pack_default"
+    default_conn_name = PACK_DEFAULT_CONN_ID
     conn_type = "pack"
     hook_name = "Pack"
 

@@ -34,8 +34,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from airflow.sdk import BaseOperator
-
+from airflow_provider_inventory._compat import BaseOperator
 from airflow_provider_inventory._types import Record, RecordPredicate
 
 if TYPE_CHECKING:
@@ -486,8 +485,7 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
                 no file, has a scheme no installed package supports, or ends in ``.parquet``
                 without pyarrow; each message names ``output_path`` and what to install.
         """
-        from airflow.sdk import ObjectStoragePath
-
+        from airflow_provider_inventory._compat import ObjectStoragePath
         from airflow_provider_inventory.records import RecordLayout, check_output_path
 
         layout = RecordLayout.of(
@@ -614,7 +612,7 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
 
     def _annotate_outlets(self, context: Context, *, records: int, path: str | None) -> None:
         """Put ``{"records", "path"}`` on the asset event of every ``Asset`` outlet."""
-        from airflow.sdk import Asset
+        from airflow_provider_inventory._compat import Asset
 
         assets = [outlet for outlet in self.outlets if isinstance(outlet, Asset)]
         events = context.get("outlet_events")

@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
+from airflow_provider_inventory import COMMERCELAYER_DEFAULT_CONN_ID
+from airflow_provider_inventory._compat import BaseOperator
 from airflow_provider_inventory.operators.base import (
     InventoryListOperator,
     config_error,
@@ -225,7 +225,7 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
         self,
         *,
         resource: str,
-        commercelayer_conn_id: str = "commercelayer_default",
+        commercelayer_conn_id: str = COMMERCELAYER_DEFAULT_CONN_ID,
         filters: Mapping[str, Any] | str | None = None,
         sort: str | Sequence[str] | None = None,
         fields: str | Sequence[str] | None = None,
@@ -382,7 +382,7 @@ class CommerceLayerPartitionPlanOperator(BaseOperator):
         *,
         resource: str,
         partitions: int | str,
-        commercelayer_conn_id: str = "commercelayer_default",
+        commercelayer_conn_id: str = COMMERCELAYER_DEFAULT_CONN_ID,
         filters: Mapping[str, Any] | str | None = None,
         updated_since: Any = None,
         updated_before: Any = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_inventory import PACK_DEFAULT_CONN_ID
 from airflow_provider_inventory.operators.base import (
     InventoryListOperator,
     integer_argument,
@@ -95,7 +96,7 @@ class PackSerialNumbersOperator(InventoryListOperator["PackHook"]):
     def __init__(
         self,
         *,
-        pack_conn_id: str = "pack_default",
+        pack_conn_id: str = PACK_DEFAULT_CONN_ID,
         product_id: str | Sequence[str] | None = None,
         stock_id: str | Sequence[str] | None = None,
         code: str | Sequence[str] | None = None,

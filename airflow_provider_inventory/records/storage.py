@@ -77,7 +77,11 @@ def storage_path(path: PathArgument, argument_name: str = "output_path") -> Obje
         InventoryConfigError: ``path`` is empty, names a directory, is of the wrong type, or has a
             scheme no installed package supports (naming the package that adds it).
     """
-    from airflow.sdk import ObjectStoragePath
+    from airflow_provider_inventory._compat import (
+        ObjectStoragePath,
+        storage_conn_id,
+        storage_path_of,
+    )
 
     if isinstance(path, ObjectStoragePath):
         resolved = path
@@ -91,7 +95,7 @@ def storage_path(path: PathArgument, argument_name: str = "output_path") -> Obje
                 f"'{redact_url(text)}serial_numbers.jsonl.gz'."
             )
         try:
-            resolved = ObjectStoragePath(text)
+            resolved = storage_path_of(text)
         except ValueError as error:  # universal_pathlib: "Unsupported filesystem: 'foo'"
             scheme = text.partition("://")[0] if "://" in text else ""
             if not scheme:
@@ -108,7 +112,7 @@ def storage_path(path: PathArgument, argument_name: str = "output_path") -> Obje
         raise InventoryConfigError(f"{argument_name}={redact_url(str(resolved))!r} names no file.")
     if resolved.protocol in LOCAL_PROTOCOLS:
         absolute = os.path.abspath(resolved.path)
-        resolved = ObjectStoragePath(f"file://{absolute}", conn_id=resolved.conn_id)
+        resolved = storage_path_of(f"file://{absolute}", conn_id=storage_conn_id(resolved))
     return resolved
 
 
@@ -127,7 +131,7 @@ def filesystem(path: ObjectStoragePath, argument_name: str = "output_path") -> A
 
 def record_lineage(path: ObjectStoragePath, direction: str) -> None:
     """Report the final file once (the temporary file is not an asset) to Airflow's lineage."""
-    from airflow.sdk.lineage import get_hook_lineage_collector
+    from airflow_provider_inventory._compat import get_hook_lineage_collector
 
     collector = get_hook_lineage_collector()
     if direction == "output":

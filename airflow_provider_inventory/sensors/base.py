@@ -13,17 +13,19 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
-
-from airflow_provider_inventory._http.errors import InventoryConfigError
-from airflow_provider_inventory.triggers.polling import (
+from airflow_provider_inventory._compat import (
+    AirflowException,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+from airflow_provider_inventory.triggers._shared import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
     ERROR,
     SUCCESS,
     TIMEOUT,
-    PollingTrigger,
     Readiness,
     checked_count,
     describe_error,
@@ -32,6 +34,8 @@ from airflow_provider_inventory.triggers.polling import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_inventory.triggers.polling import PollingTrigger
 
 #: Extra time the scheduler gives a deferred sensor beyond its own deadline before failing it
 #: itself: enough for the trigger's last check to finish and report the timeout in its words.
@@ -74,6 +78,8 @@ class InventorySensor(BaseSensorOperator):
             "max_consecutive_errors", max_consecutive_errors
         )
         if deferrable and self.poke_interval <= 0:
+            from airflow_provider_inventory._http.errors import InventoryConfigError
+
             raise InventoryConfigError(
                 "poke_interval must be more than 0 seconds with deferrable=True: it is how often "
                 "the trigger checks."

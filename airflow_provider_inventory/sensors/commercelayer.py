@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+from airflow_provider_inventory import COMMERCELAYER_DEFAULT_CONN_ID
 from airflow_provider_inventory.sensors.base import InventorySensor
-from airflow_provider_inventory.triggers.commercelayer import CommerceLayerResourceTrigger
-from airflow_provider_inventory.triggers.polling import checked_count
-from airflow_provider_inventory.window import Instant
+from airflow_provider_inventory.triggers._shared import checked_count
+
+if TYPE_CHECKING:  # the hook and trigger load when the sensor runs, not when a DAG file is parsed
+    from airflow_provider_inventory.triggers.commercelayer import CommerceLayerResourceTrigger
+    from airflow_provider_inventory.window import Instant
 
 
 class CommerceLayerResourceSensor(InventorySensor):
@@ -49,7 +51,7 @@ class CommerceLayerResourceSensor(InventorySensor):
         filters: Mapping[str, Any] | None = None,
         updated_since: Instant | None = None,
         min_count: int = 1,
-        commercelayer_conn_id: str = CommerceLayerHook.default_conn_name,
+        commercelayer_conn_id: str = COMMERCELAYER_DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -61,6 +63,8 @@ class CommerceLayerResourceSensor(InventorySensor):
 
     def build_trigger(self, end_time: float | None) -> CommerceLayerResourceTrigger:
         """The trigger for this sensor's (rendered) query and threshold."""
+        from airflow_provider_inventory.triggers.commercelayer import CommerceLayerResourceTrigger
+
         return CommerceLayerResourceTrigger(
             resource=self.resource,
             filters=self.filters,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_inventory.hooks.pack import FilterValue, PackHook
+from airflow_provider_inventory import PACK_DEFAULT_CONN_ID
 from airflow_provider_inventory.sensors.base import InventorySensor
-from airflow_provider_inventory.triggers.pack import PackSerialNumberTrigger
-from airflow_provider_inventory.triggers.polling import checked_count
+from airflow_provider_inventory.triggers._shared import checked_count
+
+if TYPE_CHECKING:  # the hook and trigger load when the sensor runs, not when a DAG file is parsed
+    from airflow_provider_inventory.hooks.pack import FilterValue
+    from airflow_provider_inventory.triggers.pack import PackSerialNumberTrigger
 
 
 class PackSerialNumberSensor(InventorySensor):
@@ -50,7 +53,7 @@ class PackSerialNumberSensor(InventorySensor):
         stock_id: FilterValue = None,
         min_count: int = 1,
         shipped: bool = False,
-        pack_conn_id: str = PackHook.default_conn_name,
+        pack_conn_id: str = PACK_DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -63,6 +66,8 @@ class PackSerialNumberSensor(InventorySensor):
 
     def build_trigger(self, end_time: float | None) -> PackSerialNumberTrigger:
         """The trigger for this sensor's (rendered) filters and thresholds."""
+        from airflow_provider_inventory.triggers.pack import PackSerialNumberTrigger
+
         return PackSerialNumberTrigger(
             pack_conn_id=self.pack_conn_id,
             code=self.code,

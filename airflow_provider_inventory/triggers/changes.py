@@ -21,9 +21,12 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property, partial
 from typing import Any, Generic
 
-from airflow.triggers.base import BaseEventTrigger, TriggerEvent
-
-from airflow_provider_inventory._http.errors import InventoryConfigError
+from airflow_provider_inventory._compat import (
+    BaseEventTrigger,
+    TriggerEvent,
+    asset_state_store_of,
+    no_asset_state_store_reason,
+)
 from airflow_provider_inventory.triggers.polling import (
     DEFAULT_POLL_INTERVAL,
     H,
@@ -33,7 +36,22 @@ from airflow_provider_inventory.triggers.polling import (
     describe_error,
     is_transient,
 )
-from airflow_provider_inventory.window import format_instant, parse_api_timestamp
+
+
+def _parse_timestamp(value: Any, field: str, record_id: Any = None) -> datetime:
+    """:func:`airflow_provider_inventory.window.parse_api_timestamp`, loaded on first use (the
+    module stays cheap to import for DAG files that declare watchers)."""
+    from airflow_provider_inventory.window import parse_api_timestamp
+
+    return parse_api_timestamp(value, field, record_id)
+
+
+def _format_instant(moment: datetime) -> str:
+    """:func:`airflow_provider_inventory.window.format_instant`, loaded on first use."""
+    from airflow_provider_inventory.window import format_instant
+
+    return format_instant(moment)
+
 
 Stamp = tuple[str, str]
 """A record version: ``(id, updated_at)`` with ``updated_at`` exactly as the API wrote it."""
@@ -109,6 +127,8 @@ class ChangeBatch:
         if isinstance(payload, Mapping) and isinstance(payload.get("payload"), Mapping):
             payload = payload["payload"]
         if not isinstance(payload, Mapping):
+            from airflow_provider_inventory._http.errors import InventoryConfigError
+
             raise InventoryConfigError(
                 f"A change event payload must be a mapping, got {type(payload).__name__}."
             )
@@ -118,6 +138,8 @@ class ChangeBatch:
             if value is None and optional:
                 return None
             if not isinstance(value, kind) or isinstance(value, bool):
+                from airflow_provider_inventory._http.errors import InventoryConfigError
+
                 raise InventoryConfigError(
                     f"Not a change event of CommerceLayerChangesTrigger or "
                     f"PackSerialNumberChangesTrigger: field {name!r} is {value!r}. Pass the "
@@ -143,11 +165,11 @@ class ChangeBatch:
     def _since(self) -> datetime | None:
         if self.updated_since is None:
             return None
-        return parse_api_timestamp(self.updated_since, "updated_since")
+        return _parse_timestamp(self.updated_since, "updated_since")
 
     @cached_property
     def _top(self) -> datetime:
-        return parse_api_timestamp(self.watermark, "watermark")
+        return _parse_timestamp(self.watermark, "watermark")
 
     def includes(self, record: Mapping[str, Any]) -> bool:
         """Whether ``record`` (with ``id`` and ``updated_at``) belongs to this batch."""
@@ -155,7 +177,7 @@ class ChangeBatch:
         if not isinstance(updated_at, str):
             return False
         record_id = str(record.get("id"))
-        moment = parse_api_timestamp(updated_at, "updated_at", record_id)
+        moment = _parse_timestamp(updated_at, "updated_at", record_id)
         if moment == self._top:
             return record_id in self.ids_at_watermark
         if moment > self._top:
@@ -172,15 +194,15 @@ def fetch_window(batches: Sequence[ChangeBatch]) -> tuple[str | None, str]:
         InventoryConfigError: ``batches`` is empty.
     """
     if not batches:
+        from airflow_provider_inventory._http.errors import InventoryConfigError
+
         raise InventoryConfigError("No change batches given: there is no window to fetch.")
     starts = [batch.updated_since for batch in batches]
     since = (
-        None
-        if None in starts
-        else min(starts, key=lambda s: parse_api_timestamp(s, "updated_since"))
+        None if None in starts else min(starts, key=lambda s: _parse_timestamp(s, "updated_since"))
     )
     before = max(
-        (b.updated_before for b in batches), key=lambda s: parse_api_timestamp(s, "updated_before")
+        (b.updated_before for b in batches), key=lambda s: _parse_timestamp(s, "updated_before")
     )
     return since, before
 
@@ -218,9 +240,7 @@ class WatcherMark:
     @property
     def moment(self) -> datetime | None:
         """The watermark as a datetime."""
-        return (
-            parse_api_timestamp(self.watermark, "watermark") if self.watermark is not None else None
-        )
+        return _parse_timestamp(self.watermark, "watermark") if self.watermark is not None else None
 
     def to_state(self) -> dict[str, Any]:
         """The JSON value kept in the asset state store."""
@@ -244,6 +264,8 @@ class WatcherMark:
             and isinstance(value.get("ids_at_watermark"), list)
         )
         if not ok:
+            from airflow_provider_inventory._http.errors import InventoryConfigError
+
             raise InventoryConfigError(
                 f"The asset state key {key!r} holds {value!r}, which is not a watermark of this "
                 f"provider. Delete the key (the watcher then starts again from now) or restore it."
@@ -257,7 +279,7 @@ def newest_mark(stamps: Iterable[Stamp]) -> WatcherMark:
     raw: str | None = None
     ids: set[str] = set()
     for record_id, updated_at in stamps:
-        moment = parse_api_timestamp(updated_at, "updated_at", record_id)
+        moment = _parse_timestamp(updated_at, "updated_at", record_id)
         if newest is None or moment > newest:
             newest, raw, ids = moment, updated_at, {record_id}
         elif moment == newest:
@@ -285,7 +307,7 @@ def advance(
     seen = set(mark.ids_at_watermark)
     latest: dict[str, tuple[datetime, str]] = {}
     for record_id, updated_at in stamps:
-        moment = parse_api_timestamp(updated_at, "updated_at", record_id)
+        moment = _parse_timestamp(updated_at, "updated_at", record_id)
         if since is not None and (moment < since or (moment == since and record_id in seen)):
             continue
         known = latest.get(record_id)
@@ -301,7 +323,7 @@ def advance(
         watermark=top_raw,
         previous_watermark=mark.watermark,
         updated_since=mark.watermark,
-        updated_before=format_instant(top + _ONE_MILLISECOND),
+        updated_before=_format_instant(top + _ONE_MILLISECOND),
         already_reported_ids=mark.ids_at_watermark if since is not None else (),
         ids_at_watermark=tuple(sorted(at_top)),
         filters=dict(filters or {}),
@@ -349,9 +371,10 @@ class ChangesTrigger(BaseEventTrigger, Generic[H]):
 
     Where the watermark lives: in the asset state store that Airflow (3.3+) gives asset
     watchers, under :attr:`state_key`, so a restarted triggerer continues where it stopped and
-    the changes made while it was down fire in its first batch. Without a store (older Airflow,
-    or a trigger run by hand) the watermark lives in memory only: a restart starts again from
-    "now" and changes made while it was down never fire.
+    the changes made while it was down fire in its first batch. Without a store (Airflow 3.0 to
+    3.2, or a trigger run by hand) the watermark lives in memory only, and the trigger logs a
+    warning saying so: a restart starts again from "now" and changes made while it was down
+    never fire.
 
     The first poll only sets the watermark to the newest ``updated_at`` it sees: records already
     there ("history") never fire. Changes after it fire, including a record stamped in that same
@@ -480,11 +503,13 @@ class ChangesTrigger(BaseEventTrigger, Generic[H]):
             await asyncio.sleep(self.poll_interval)
 
     async def _load_mark(self) -> WatcherMark | None:
-        accessors = _state_accessors(self.asset_state_store)
+        accessors = _state_accessors(asset_state_store_of(self))
         if not accessors:
-            self.log.info(
-                "No asset state store: the watermark is kept in memory, so after a restart "
-                "watching starts again from now."
+            self.log.warning(
+                "No asset state store (%s): the watermark is kept in memory, so after a "
+                "triggerer restart watching starts again from now and changes made meanwhile "
+                "never fire.",
+                no_asset_state_store_reason(),
             )
         marks = []
         for accessor in accessors:
@@ -496,7 +521,7 @@ class ChangesTrigger(BaseEventTrigger, Generic[H]):
         return max(marks, key=_mark_order, default=None)
 
     async def _save_mark(self, mark: WatcherMark) -> None:
-        for accessor in _state_accessors(self.asset_state_store):
+        for accessor in _state_accessors(asset_state_store_of(self)):
             try:
                 await accessor.aset(self.state_key, mark.to_state())
             except Exception as error:

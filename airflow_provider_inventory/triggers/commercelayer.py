@@ -10,11 +10,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
-from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook, check_resource
-from airflow_provider_inventory.jsonapi import encode_filters, split_filter_key
+from airflow_provider_inventory import COMMERCELAYER_DEFAULT_CONN_ID
 from airflow_provider_inventory.triggers.changes import ChangesTrigger, Stamp, stamp_of, stamps_of
 from airflow_provider_inventory.triggers.polling import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
@@ -23,12 +21,10 @@ from airflow_provider_inventory.triggers.polling import (
     Readiness,
     checked_count,
 )
-from airflow_provider_inventory.window import (
-    Instant,
-    format_instant,
-    parse_api_timestamp,
-    parse_instant,
-)
+
+if TYPE_CHECKING:  # the hook, JSON:API and date helpers load when the trigger is built or runs
+    from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+    from airflow_provider_inventory.window import Instant
 
 _FILTER_PREFIX = "filter[q]["
 
@@ -43,6 +39,8 @@ def encoded_filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
         InventoryConfigError: naming the key, for an unknown predicate or a value that cannot be
             sent (see :func:`airflow_provider_inventory.jsonapi.encode_filters`).
     """
+    from airflow_provider_inventory.jsonapi import encode_filters
+
     encoded = {
         parameter.removeprefix(_FILTER_PREFIX).removesuffix("]"): value
         for parameter, value in encode_filters(filters).items()
@@ -56,6 +54,8 @@ def checked_resource(resource: Any) -> str:
     Raises:
         InventoryConfigError: it is not lower case letters, digits and underscores.
     """
+    from airflow_provider_inventory.hooks.commercelayer import check_resource
+
     check_resource(resource)
     return str(resource)
 
@@ -66,11 +66,13 @@ def optional_instant(value: Instant | None, field: str) -> str | None:
     Raises:
         InventoryConfigError: naming ``field`` when ``value`` is not a date/time.
     """
+    from airflow_provider_inventory.window import format_instant, parse_instant
+
     moment = parse_instant(value, field)
     return format_instant(moment) if moment is not None else None
 
 
-class CommerceLayerResourceTrigger(PollingTrigger[CommerceLayerHook]):
+class CommerceLayerResourceTrigger(PollingTrigger["CommerceLayerHook"]):
     """Waits until a filtered query on a resource has at least ``min_count`` records.
 
     Each poll is one request (the server's ``meta.record_count``), never a listing.
@@ -94,7 +96,7 @@ class CommerceLayerResourceTrigger(PollingTrigger[CommerceLayerHook]):
         filters: Mapping[str, Any] | None = None,
         updated_since: Instant | None = None,
         min_count: int = 1,
-        commercelayer_conn_id: str = CommerceLayerHook.default_conn_name,
+        commercelayer_conn_id: str = COMMERCELAYER_DEFAULT_CONN_ID,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         end_time: float | None = None,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
@@ -122,6 +124,8 @@ class CommerceLayerResourceTrigger(PollingTrigger[CommerceLayerHook]):
 
     def build_hook(self) -> CommerceLayerHook:
         """A Commerce Layer hook for ``commercelayer_conn_id``."""
+        from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+
         return CommerceLayerHook(self.commercelayer_conn_id)
 
     def check(self, hook: CommerceLayerHook) -> Readiness:
@@ -131,7 +135,7 @@ class CommerceLayerResourceTrigger(PollingTrigger[CommerceLayerHook]):
         return Readiness(met=count >= self.min_count, count=count, detail=detail, value=count)
 
 
-class CommerceLayerChangesTrigger(ChangesTrigger[CommerceLayerHook]):
+class CommerceLayerChangesTrigger(ChangesTrigger["CommerceLayerHook"]):
     """Asset watcher: fires once per batch of records of a resource created or updated.
 
     Each poll is one keyset listing of the records with ``updated_at`` at or after the
@@ -164,14 +168,18 @@ class CommerceLayerChangesTrigger(ChangesTrigger[CommerceLayerHook]):
         resource: str,
         filters: Mapping[str, Any] | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        commercelayer_conn_id: str = CommerceLayerHook.default_conn_name,
+        commercelayer_conn_id: str = COMMERCELAYER_DEFAULT_CONN_ID,
     ) -> None:
         super().__init__(poll_interval=poll_interval)
         self.resource = checked_resource(resource)
         self.resource_name = self.resource
         self.filters = encoded_filters(filters)
+        from airflow_provider_inventory.jsonapi import split_filter_key
+
         for key in self.filters:
             if split_filter_key(key)[0] == "updated_at":
+                from airflow_provider_inventory._http.errors import InventoryConfigError
+
                 raise InventoryConfigError(
                     f"filters: {key!r} filters on updated_at, which the trigger sets itself from "
                     f"its watermark. Drop it."
@@ -192,6 +200,8 @@ class CommerceLayerChangesTrigger(ChangesTrigger[CommerceLayerHook]):
 
     def build_hook(self) -> CommerceLayerHook:
         """A Commerce Layer hook for ``commercelayer_conn_id``."""
+        from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+
         return CommerceLayerHook(self.commercelayer_conn_id)
 
     def changed_stamps(self, hook: CommerceLayerHook, since: str | None) -> list[Stamp]:
@@ -203,6 +213,8 @@ class CommerceLayerChangesTrigger(ChangesTrigger[CommerceLayerHook]):
 
     def newest_stamps(self, hook: CommerceLayerHook) -> list[Stamp]:
         """The records at the newest ``updated_at``, reading as few pages as possible."""
+        from airflow_provider_inventory.window import parse_api_timestamp
+
         newest: list[Stamp] = []
         with hook.iter_resources(
             self.resource, filters=self.filters, fields="updated_at", sort="-updated_at"

@@ -13,10 +13,9 @@ so narrow them (``product_id``, ``stock_id``, ``code``) and keep the poll interv
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
-from airflow_provider_inventory.hooks.pack import FilterValue, PackHook, filter_values
+from airflow_provider_inventory import PACK_DEFAULT_CONN_ID
 from airflow_provider_inventory.triggers.changes import ChangesTrigger, Stamp, stamps_of
 from airflow_provider_inventory.triggers.polling import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
@@ -25,6 +24,9 @@ from airflow_provider_inventory.triggers.polling import (
     Readiness,
     checked_count,
 )
+
+if TYPE_CHECKING:  # the hook loads when the trigger runs or checks its arguments
+    from airflow_provider_inventory.hooks.pack import FilterValue, PackHook
 
 FilterKwarg = str | list[str] | None
 
@@ -60,6 +62,8 @@ def serial_number_filters(
         stock_id=_filter_kwarg("stock_id", stock_id),
     )
     if require_one and all(value is None for value in filters.values()):
+        from airflow_provider_inventory._http.errors import InventoryConfigError
+
         raise InventoryConfigError(
             "Set at least one of code, product_id or stock_id: without a filter every poll "
             "would list all serial numbers of the organization."
@@ -69,6 +73,8 @@ def serial_number_filters(
 
 def _filter_kwarg(field: str, value: FilterValue) -> FilterKwarg:
     """One filter checked by the hook's rules: a string stays a string, a sequence a list."""
+    from airflow_provider_inventory.hooks.pack import filter_values
+
     values = filter_values(field, value)
     return values[0] if values is not None and isinstance(value, str) else values
 
@@ -95,7 +101,7 @@ def serial_number_readiness(
     return Readiness(met=met, count=found, detail=detail, value=list(records))
 
 
-class PackSerialNumberTrigger(PollingTrigger[PackHook]):
+class PackSerialNumberTrigger(PollingTrigger["PackHook"]):
     """Waits until at least ``min_count`` serial numbers match (and, with ``shipped``, all shipped).
 
     Args:
@@ -112,7 +118,7 @@ class PackSerialNumberTrigger(PollingTrigger[PackHook]):
     def __init__(
         self,
         *,
-        pack_conn_id: str = PackHook.default_conn_name,
+        pack_conn_id: str = PACK_DEFAULT_CONN_ID,
         code: FilterValue = None,
         product_id: FilterValue = None,
         stock_id: FilterValue = None,
@@ -145,6 +151,8 @@ class PackSerialNumberTrigger(PollingTrigger[PackHook]):
 
     def build_hook(self) -> PackHook:
         """A Pack hook for ``pack_conn_id``."""
+        from airflow_provider_inventory.hooks.pack import PackHook
+
         return PackHook(self.pack_conn_id)
 
     def check(self, hook: PackHook) -> Readiness:
@@ -153,7 +161,7 @@ class PackSerialNumberTrigger(PollingTrigger[PackHook]):
         return serial_number_readiness(records, min_count=self.min_count, shipped=self.shipped)
 
 
-class PackSerialNumberChangesTrigger(ChangesTrigger[PackHook]):
+class PackSerialNumberChangesTrigger(ChangesTrigger["PackHook"]):
     """Asset watcher: fires once per batch of Pack serial numbers created or updated.
 
     Every poll lists the serial numbers matching the filters (Pack filters by date only
@@ -183,7 +191,7 @@ class PackSerialNumberChangesTrigger(ChangesTrigger[PackHook]):
     def __init__(
         self,
         *,
-        pack_conn_id: str = PackHook.default_conn_name,
+        pack_conn_id: str = PACK_DEFAULT_CONN_ID,
         code: FilterValue = None,
         product_id: FilterValue = None,
         stock_id: FilterValue = None,
@@ -205,6 +213,8 @@ class PackSerialNumberChangesTrigger(ChangesTrigger[PackHook]):
 
     def build_hook(self) -> PackHook:
         """A Pack hook for ``pack_conn_id``."""
+        from airflow_provider_inventory.hooks.pack import PackHook
+
         return PackHook(self.pack_conn_id)
 
     def changed_stamps(self, hook: PackHook, since: str | None) -> list[Stamp]:

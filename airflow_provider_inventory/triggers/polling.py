@@ -28,92 +28,31 @@ import math
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from airflow_provider_inventory._arguments import whole_number
-from airflow_provider_inventory._http.errors import (
-    InventoryConfigError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
+from airflow_provider_inventory._compat import BaseTrigger, TriggerEvent
+from airflow_provider_inventory.triggers._shared import (
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_POLL_INTERVAL,
+    ERROR,
+    SUCCESS,
+    TIMEOUT,
+    Readiness,
+    checked_count,
+    checked_end_time,
+    checked_interval,
+    classpath,
+    describe_error,
+    is_transient,
+    transient_errors,
 )
-from airflow_provider_inventory.window import format_instant
 
 if TYPE_CHECKING:
     from airflow_provider_inventory.hooks.base import InventoryHook
 
 H = TypeVar("H", bound="InventoryHook")
 T = TypeVar("T")
-
-DEFAULT_POLL_INTERVAL = 60.0
-DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ServerError, RateLimitedError, TransportError)
-"""Failures that a later attempt may not see: retried by triggers, not reported."""
-
-SUCCESS = "success"
-TIMEOUT = "timeout"
-ERROR = "error"
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether ``error`` is worth retrying later (5xx, 429 or no response, after retries)."""
-    return isinstance(error, TRANSIENT_ERRORS)
-
-
-def describe_error(error: BaseException) -> str:
-    """``"<ErrorClass>: <message>"``; the provider's messages never contain a credential."""
-    return f"{type(error).__name__}: {error}"
-
-
-# ---------------------------------------------------------------------- argument checks
-
-
-def checked_interval(name: str, value: Any) -> float:
-    """A positive, finite number of seconds.
-
-    Raises:
-        InventoryConfigError: naming ``name`` when ``value`` is not one.
-    """
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InventoryConfigError(f"{name} must be a number of seconds, got {value!r}.")
-    if not math.isfinite(value) or value <= 0:
-        raise InventoryConfigError(f"{name} must be a positive number of seconds, got {value!r}.")
-    return float(value)
-
-
-def checked_count(name: str, value: Any, minimum: int = 1) -> int:
-    """A whole number >= ``minimum``.
-
-    Raises:
-        InventoryConfigError: naming ``name`` when ``value`` is not one.
-    """
-    return whole_number(name, value, minimum=minimum)
-
-
-def checked_end_time(value: Any) -> float | None:
-    """A deadline as seconds since the epoch (``None``: no deadline).
-
-    Raises:
-        InventoryConfigError: the value is not a finite number.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InventoryConfigError(
-            f"end_time must be seconds since the epoch (time.time() + timeout), got {value!r}."
-        )
-    return float(value)
-
-
-def classpath(cls: type) -> str:
-    """``module.ClassName``, as ``BaseTrigger.serialize`` must return it."""
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 # ---------------------------------------------------------------------- hooks in threads
@@ -152,23 +91,6 @@ class HookInThread(Generic[H]):
 
 
 # ---------------------------------------------------------------------- deferral triggers
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """The outcome of one check of a sensor's condition.
-
-    Attributes:
-        met: whether the condition holds.
-        count: the number of matching records.
-        detail: one line for the log and for event messages ("3 of 5 serial numbers found").
-        value: what the sensor returns (pushed to XCom) when met; never put in a trigger event.
-    """
-
-    met: bool
-    count: int
-    detail: str
-    value: Any = None
 
 
 class PollingTrigger(BaseTrigger, Generic[H]):
@@ -277,6 +199,8 @@ class PollingTrigger(BaseTrigger, Generic[H]):
 
     def _timeout_payload(self, last: Readiness | None) -> dict[str, Any]:
         assert self.end_time is not None
+        from airflow_provider_inventory.window import format_instant
+
         deadline = format_instant(datetime.fromtimestamp(self.end_time, tz=timezone.utc))
         state = last.detail if last is not None else "no check succeeded"
         return self._payload(
@@ -292,3 +216,22 @@ class PollingTrigger(BaseTrigger, Generic[H]):
         else:
             message = f"Check failed: {describe_error(error)}"
         return {"status": ERROR, "error_type": type(error).__name__, "message": message}
+
+
+__all__ = [
+    "DEFAULT_MAX_CONSECUTIVE_ERRORS",
+    "DEFAULT_POLL_INTERVAL",
+    "ERROR",
+    "SUCCESS",
+    "TIMEOUT",
+    "HookInThread",
+    "PollingTrigger",
+    "Readiness",
+    "checked_count",
+    "checked_end_time",
+    "checked_interval",
+    "classpath",
+    "describe_error",
+    "is_transient",
+    "transient_errors",
+]

@@ -31,6 +31,7 @@ def run_dag(
     Returns:
         The finished DAG run.
     """
+    register_for_airflow_3_0(dag)
     dag_run = dag.test(logical_date=logical_date, run_conf=conf)
     if succeed:
         states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
@@ -73,3 +74,24 @@ def asset_events(dag_run: DagRun) -> list[dict[str, Any]]:
             {"name": event.asset.name, "uri": event.asset.uri, "extra": dict(event.extra)}
             for event in events
         ]
+
+
+def register_for_airflow_3_0(dag: DAG) -> None:
+    """Store ``dag`` and activate its assets, as the DAG processor would, on Airflow 3.0 only.
+
+    ``dag.test()`` does this itself from Airflow 3.1; on 3.0 a task with an asset outlet fails
+    with "inactive assets" unless the DAG was parsed first.
+    """
+    from airflow_provider_inventory._compat import airflow_at_least
+
+    if airflow_at_least((3, 1, 0)):
+        return
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.models.dag import DAG as SchedulerDAG
+    from airflow.serialization.serialized_objects import SerializedDAG
+
+    DagBundlesManager().sync_bundles_to_db()
+    in_examples = Path(dag.fileloc).resolve().is_relative_to(EXAMPLE_DAGS)
+    bundle = "inventory_examples" if in_examples else "inventory_test_dags"
+    scheduler_dag = SerializedDAG.deserialize_dag(SerializedDAG.serialize_dag(dag))
+    SchedulerDAG.bulk_write_to_db(bundle, None, [scheduler_dag])

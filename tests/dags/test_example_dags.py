@@ -64,7 +64,7 @@ def packages_at(sb: Sandbox, code: str) -> list[dict]:
     ["example_pack_serial_numbers", "example_commercelayer_packages", "example_inventory_sync"],
 )
 def test_example_dag_files_parse_cleanly(dag_id: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_inventory._compat import DagBag
 
     bag = DagBag(dag_folder=str(EXAMPLE_DAGS / f"{dag_id}.py"))
 
@@ -154,7 +154,9 @@ def test_inventory_sync_example(sandbox_env: Sandbox, output_dir: Path) -> None:
     assert {record["id"] for record in read_records(packages)} == {
         package["id"] for package in location_packages
     }
-    assert packages["path"].endswith("/commercelayer/packages/berlin_wh/2025-05-19.jsonl.gz")
+    assert packages["path"].endswith(
+        "/commercelayer/packages/stock_location_code=berlin_wh.jsonl.gz"
+    )
     assert packages["format"] == "jsonl.gz"
     events = {event["name"]: event for event in asset_events(dag_run)}
     assert events["inventory_shipped_serial_numbers"]["extra"] == {

@@ -316,7 +316,7 @@ def test_token_never_reaches_logs_or_errors(
 
 
 def test_token_is_registered_with_the_secrets_masker(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk.log import redact
+    from airflow_provider_inventory._compat import redact
 
     token = f"tok-{uuid.uuid4().hex}"  # fresh, so no earlier test registered it
     export_pack_connection(

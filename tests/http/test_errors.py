@@ -244,8 +244,7 @@ def test_the_scrubber_hands_secrets_to_the_masker_it_was_given() -> None:
 
 
 def test_hooks_register_secrets_with_airflows_masker() -> None:
-    from airflow.sdk.log import redact
-
+    from airflow_provider_inventory._compat import redact
     from airflow_provider_inventory.hooks.base import InventoryHook
 
     InventoryHook("any").scrubber.add("masked-in-task-logs-9f8e7d")

@@ -23,9 +23,12 @@ def memory_root() -> Iterator[str]:
     from airflow.sdk.io import attach
     from fsspec.implementations.memory import MemoryFileSystem
 
+    from airflow_provider_inventory._compat import storage_path_of
+
     fs = MemoryFileSystem()
     attach("memory", fs=fs)
     folder = f"operators-{uuid.uuid4().hex}"
-    yield f"memory://{folder}"
+    # str() renders memory://x or memory:///x, by universal-pathlib release: compare like with like
+    yield str(storage_path_of(f"memory://{folder}"))
     if fs.exists(f"/{folder}"):
         fs.rm(f"/{folder}", recursive=True)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_inventory._compat import storage_conn_id
 from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.records import (
     JsonlWriter,
@@ -342,7 +343,7 @@ def test_an_existing_directory_is_refused_at_open(tmp_path: Path) -> None:
 def test_storage_path_keeps_connection_ids() -> None:
     path = storage_path("s3://aws_prod@bucket/inventory/serials.jsonl.gz")
 
-    assert path.conn_id == "aws_prod"
+    assert storage_conn_id(path) == "aws_prod"
     assert str(path) == "s3://aws_prod@bucket/inventory/serials.jsonl.gz"
 
 

@@ -7,13 +7,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from airflow.sdk.exceptions import (
+
+from airflow_provider_inventory._compat import (
     AirflowException,
     AirflowRescheduleException,
     AirflowSensorTimeout,
     TaskDeferred,
 )
-
 from airflow_provider_inventory.exceptions import AuthenticationError, InventoryConfigError
 from airflow_provider_inventory.sandbox import Sandbox
 from airflow_provider_inventory.sensors.commercelayer import (

@@ -8,15 +8,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import (
+
+from airflow_provider_inventory._compat import (
     AirflowException,
     AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    PokeReturnValue,
     TaskDeferred,
 )
-
 from airflow_provider_inventory.exceptions import AuthenticationError, InventoryConfigError
 from airflow_provider_inventory.sandbox import Sandbox
 from airflow_provider_inventory.sensors.base import DEFERRAL_GRACE

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from airflow.triggers.base import BaseEventTrigger
 
+from airflow_provider_inventory import _compat
+from airflow_provider_inventory._compat import ASSET_STATE_STORE_VERSION, airflow_at_least
 from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
 from airflow_provider_inventory.sandbox import Sandbox
@@ -324,6 +326,30 @@ def test_without_a_state_store_a_restart_starts_from_now(sandbox_env: Sandbox) -
     assert changed_packages(sandbox_env, [ChangeBatch.from_payload(events[0])]) == [second]
 
 
+def test_without_a_state_store_the_trigger_warns_and_names_the_release_that_has_one(
+    sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warnings: list[str] = []
+
+    class RecordingLog:
+        def warning(self, message: str, *args: Any) -> None:
+            warnings.append(message % args)
+
+        def info(self, message: str, *args: Any) -> None:
+            pass
+
+    monkeypatch.setattr(CommerceLayerChangesTrigger, "log", RecordingLog())
+    monkeypatch.setattr(_compat, "airflow_version_text", lambda: "3.2.2")
+    trigger = packages_watcher(sandbox_env)
+
+    assert asyncio.run(trigger._load_mark()) is None
+    assert warnings == [
+        "No asset state store (the asset state store needs Airflow >= 3.3.0; this is 3.2.2): "
+        "the watermark is kept in memory, so after a triggerer restart watching starts again "
+        "from now and changes made meanwhile never fire."
+    ]
+
+
 def test_an_empty_watched_set_fires_for_its_first_records(sandbox_env: Sandbox) -> None:
     trigger = packages_watcher(sandbox_env, filters={"name_start": "Fresh"})
 
@@ -405,6 +431,10 @@ class FakeSupervisor:
         return ErrorResponse(error=ErrorType.ASSET_STORE_NOT_FOUND)
 
 
+@pytest.mark.skipif(
+    not airflow_at_least(ASSET_STATE_STORE_VERSION),
+    reason="Airflow's asset state store (and its accessors) arrived in Airflow 3.3",
+)
 def test_the_watermark_goes_to_every_asset_the_trigger_serves(
     sandbox_env: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import dag, task
 
+from airflow_provider_inventory._compat import CronDataIntervalTimetable
 from airflow_provider_inventory.operators.commercelayer import (
     CommerceLayerListOperator,
     CommerceLayerPartitionPlanOperator,
