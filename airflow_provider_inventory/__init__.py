@@ -96,8 +96,8 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Serial numbers from Pack and packages (any JSON:API list resource) from "
         "Commerce Layer: hooks, operators, sensors and triggers.",
         "versions": [__version__],
-        # Airflow 3.3+ takes the UI's provider link from the Documentation Project-URL (the same
-        # README); this key says it for tools that read the provider info itself.
+        # Airflow 3.1+ takes the UI's provider link from the Documentation Project-URL (the same
+        # README) and overwrites this key; it says it for tools that read the provider info.
         "documentation-url": DOCUMENTATION_URL,
         "connection-types": [
             {
