@@ -54,10 +54,9 @@ def checked_resource(resource: Any) -> str:
     Raises:
         InventoryConfigError: it is not lower case letters, digits and underscores.
     """
-    from airflow_provider_inventory.hooks.commercelayer import check_resource
+    from airflow_provider_inventory._arguments import resource_name
 
-    check_resource(resource)
-    return str(resource)
+    return resource_name(resource)
 
 
 def optional_instant(value: Instant | None, field: str) -> str | None:

@@ -73,7 +73,7 @@ def serial_number_filters(
 
 def _filter_kwarg(field: str, value: FilterValue) -> FilterKwarg:
     """One filter checked by the hook's rules: a string stays a string, a sequence a list."""
-    from airflow_provider_inventory.hooks.pack import filter_values
+    from airflow_provider_inventory._arguments import filter_values
 
     values = filter_values(field, value)
     return values[0] if values is not None and isinstance(value, str) else values
