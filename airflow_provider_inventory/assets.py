@@ -82,7 +82,9 @@ def file_dataset(path: ObjectStoragePath) -> DatasetName:
     """The OpenLineage name of a file: ``file`` + absolute path, or ``{scheme}://{bucket}`` + key."""
     if path.protocol in ("", "file", "local"):
         return DatasetName("file", "/" + path.key.lstrip("/"))
-    return DatasetName(path.namespace, path.key)
+    # Older ObjectStoragePath releases keep the connection id in the namespace (s3://conn@bucket).
+    scheme, _, bucket = path.namespace.partition("://")
+    return DatasetName(f"{scheme}://{bucket.rsplit('@', 1)[-1]}", path.key)
 
 
 # ---------------------------------------------------------------------- asset URIs

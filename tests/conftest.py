@@ -99,3 +99,22 @@ def _fresh_process_state(
     reset_registry()
     yield
     reset_registry()
+
+
+@pytest.fixture
+def memory_root() -> Iterator[str]:
+    """A fresh ``memory://`` folder, with Airflow's object storage attached to the scheme."""
+    import uuid
+
+    from airflow.sdk.io import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from airflow_provider_inventory._compat import storage_path_of
+
+    fs = MemoryFileSystem()
+    attach("memory", fs=fs)
+    folder = f"records-{uuid.uuid4().hex}"
+    # str() renders memory://x or memory:///x, by universal-pathlib release: compare like with like
+    yield str(storage_path_of(f"memory://{folder}"))
+    if fs.exists(f"/{folder}"):
+        fs.rm(f"/{folder}", recursive=True)

@@ -1,9 +1,7 @@
-"""Running an operator's ``execute`` directly: a minimal task context, a memory:// store."""
+"""Running an operator's ``execute`` directly: a minimal task context."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,20 +13,3 @@ def context() -> dict[str, Any]:
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
     return {"outlet_events": OutletEventAccessors()}
-
-
-@pytest.fixture
-def memory_root() -> Iterator[str]:
-    """A fresh ``memory://`` folder; Airflow's object storage gets the scheme attached."""
-    from airflow.sdk.io import attach
-    from fsspec.implementations.memory import MemoryFileSystem
-
-    from airflow_provider_inventory._compat import storage_path_of
-
-    fs = MemoryFileSystem()
-    attach("memory", fs=fs)
-    folder = f"operators-{uuid.uuid4().hex}"
-    # str() renders memory://x or memory:///x, by universal-pathlib release: compare like with like
-    yield str(storage_path_of(f"memory://{folder}"))
-    if fs.exists(f"/{folder}"):
-        fs.rm(f"/{folder}", recursive=True)

@@ -372,7 +372,10 @@ def test_factories_build_the_same_assets() -> None:
 
 
 def test_provider_info_registers_the_handlers() -> None:
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    try:
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    except ImportError:  # before Airflow 3.3 the core ProvidersManager holds them
+        from airflow.providers_manager import ProvidersManager as ProvidersManagerTaskRuntime
 
     manager = ProvidersManagerTaskRuntime()
     assert manager.asset_uri_handlers["pack"] is normalize_pack_uri
@@ -418,7 +421,6 @@ def test_asset_uris_are_normalised(uri: str, normalized: str) -> None:
         ("commercelayer://packages", "commercelayer://packages/{resource}"),
         ("commercelayer://acme/packages/shipped", "one resource name"),
         ("commercelayer://acme/packages?x=1", "without a query"),
-        ("commercelayer://user@acme/packages", "got host 'user@acme'"),
     ],
 )
 def test_malformed_asset_uris_are_refused(uri: str, message: str) -> None:
@@ -426,6 +428,23 @@ def test_malformed_asset_uris_are_refused(uri: str, message: str) -> None:
         ValueError, match=message.replace("{", r"\{").replace("}", r"\}").replace("?", r"\?")
     ):
         Asset(uri=uri)
+
+
+def test_user_info_never_stays_in_an_asset_uri() -> None:
+    # Airflow 3.3 hands the user-info to the normalizer, which refuses it; older releases drop it
+    # themselves (with a warning) before the normalizer sees the URI. Either way it never stays.
+    refused, uri = "", None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            uri = Asset(uri="commercelayer://user@acme/packages").uri
+        except ValueError as error:
+            refused = str(error)
+    if uri is None:
+        assert "got host 'user@acme'" in refused
+    else:
+        assert uri == "commercelayer://acme/packages"
+        assert any("auth info" in str(warning.message) for warning in caught)
 
 
 @pytest.mark.parametrize(
