@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
+from airflow_provider_inventory.exceptions import InventoryConfigError
 
 FilterValue = str | Sequence[str] | None
 """A filter: one value, a list of values (one listing per value, merged), or ``None`` (no filter)."""

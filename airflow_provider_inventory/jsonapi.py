@@ -25,7 +25,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
+from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.window import format_instant, parse_instant
 
 _DOCUMENTED_PREDICATES = (

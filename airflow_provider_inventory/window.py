@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from airflow_provider_inventory._http.errors import BadResponseError, InventoryConfigError
+from airflow_provider_inventory.exceptions import BadResponseError, InventoryConfigError
 
 Instant = datetime | date | str
 """What callers may pass: an aware or naive (taken as UTC) datetime, pendulum, date or ISO string."""

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 import requests
 from requests.auth import AuthBase
 
-from airflow_provider_inventory._http.errors import (
+from airflow_provider_inventory._http.redaction import Scrubber
+from airflow_provider_inventory._http.tokens import TokenCache, shared_token_cache
+from airflow_provider_inventory.exceptions import (
     AuthenticationError,
     BadResponseError,
     InventoryApiError,
     InventoryConfigError,
     RequestRejectedError,
 )
-from airflow_provider_inventory._http.redaction import Scrubber
-from airflow_provider_inventory._http.tokens import TokenCache, shared_token_cache
 
 if TYPE_CHECKING:
     from airflow_provider_inventory._http.client import JsonResponse

@@ -35,15 +35,6 @@ from urllib.parse import urljoin
 import requests
 from requests.auth import AuthBase
 
-from airflow_provider_inventory._http.errors import (
-    BadResponseError,
-    InventoryApiError,
-    InventoryConfigError,
-    PaginationError,
-    TokenExpiredError,
-    TransportError,
-    error_for_response,
-)
 from airflow_provider_inventory._http.loop import (
     RETRYABLE_STATUSES,
     Retryable,
@@ -65,6 +56,15 @@ from airflow_provider_inventory._http.transport import (
     read_body,
 )
 from airflow_provider_inventory._http.urls import Origin, checked_url, origin_of, unsafe_reason
+from airflow_provider_inventory.exceptions import (
+    BadResponseError,
+    InventoryApiError,
+    InventoryConfigError,
+    PaginationError,
+    TokenExpiredError,
+    TransportError,
+    error_for_response,
+)
 
 log = logging.getLogger(__name__)
 

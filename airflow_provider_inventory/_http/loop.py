@@ -29,9 +29,9 @@ from typing import TypeVar
 
 import tenacity
 
-from airflow_provider_inventory._http.errors import InventoryApiError
 from airflow_provider_inventory._http.redaction import scrub
 from airflow_provider_inventory._http.settings import HttpSettings
+from airflow_provider_inventory.exceptions import InventoryApiError
 
 log = logging.getLogger(__name__)
 

@@ -47,10 +47,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_provider_inventory._http.errors import RateLimitedError
 from airflow_provider_inventory._http.hoststate import LockedFile, file_name
 from airflow_provider_inventory._http.registry import registry
 from airflow_provider_inventory._http.settings import RateLimit
+from airflow_provider_inventory.exceptions import RateLimitedError
 
 log = logging.getLogger(__name__)
 

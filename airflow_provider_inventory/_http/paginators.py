@@ -41,7 +41,6 @@ from typing import Any, Protocol
 
 from airflow_provider_inventory._http.background import merge_concurrently
 from airflow_provider_inventory._http.client import JsonResponse
-from airflow_provider_inventory._http.errors import BadResponseError, PaginationError
 from airflow_provider_inventory._http.redaction import redact_url
 from airflow_provider_inventory._http.urls import (
     canonical_url,
@@ -50,6 +49,7 @@ from airflow_provider_inventory._http.urls import (
     with_query,
 )
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.exceptions import BadResponseError, PaginationError
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
+from airflow_provider_inventory.exceptions import InventoryConfigError
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
-from airflow_provider_inventory._http.errors import PaginationError
 from airflow_provider_inventory._http.redaction import redact_url
+from airflow_provider_inventory.exceptions import PaginationError
 
 Origin = tuple[str, str, int]
 """(scheme, host, port) with the default port made explicit."""

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_inventory._arguments import number_in_range, resource_name
-from airflow_provider_inventory._http.errors import BadResponseError, InventoryConfigError
 from airflow_provider_inventory._http.paginators import Page, page_totals
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.exceptions import BadResponseError, InventoryConfigError
 from airflow_provider_inventory.jsonapi import (
     PARTITION_KEYS,
     Identity,

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_inventory._compat import BaseHook, install_legacy_connection_form
 from airflow_provider_inventory._http.client import ApiClient
-from airflow_provider_inventory._http.errors import (
+from airflow_provider_inventory._http.redaction import Scrubber
+from airflow_provider_inventory._http.settings import ExtraReader, HttpSettings
+from airflow_provider_inventory.exceptions import (
     AuthenticationError,
     InventoryApiError,
     InventoryConfigError,
     NotFoundError,
     TransportError,
 )
-from airflow_provider_inventory._http.redaction import Scrubber
-from airflow_provider_inventory._http.settings import ExtraReader, HttpSettings
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

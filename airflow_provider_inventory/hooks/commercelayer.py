@@ -52,13 +52,6 @@ from airflow_provider_inventory import COMMERCELAYER_DEFAULT_CONN_ID
 from airflow_provider_inventory._arguments import resource_name
 from airflow_provider_inventory._http.auth import ClientCredentialsAuth
 from airflow_provider_inventory._http.client import ApiClient, ClientStats, JsonResponse
-from airflow_provider_inventory._http.errors import (
-    AuthenticationError,
-    InventoryApiError,
-    InventoryConfigError,
-    NotFoundError,
-    TokenExpiredError,
-)
 from airflow_provider_inventory._http.pacing import RatePacer, pacer_for
 from airflow_provider_inventory._http.paginators import (
     EndOfListing,
@@ -81,6 +74,13 @@ from airflow_provider_inventory._http.stream import RecordStream, ResourceStream
 from airflow_provider_inventory._http.tokens import shared_token_cache
 from airflow_provider_inventory._http.urls import with_query
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.exceptions import (
+    AuthenticationError,
+    InventoryApiError,
+    InventoryConfigError,
+    NotFoundError,
+    TokenExpiredError,
+)
 from airflow_provider_inventory.hooks._commercelayer_query import (
     KEYSET_CURSOR,
     MAX_PAGE_SIZE,

@@ -40,12 +40,6 @@ from airflow_provider_inventory._arguments import (
 )
 from airflow_provider_inventory._http.auth import HeaderTokenAuth
 from airflow_provider_inventory._http.client import ApiClient
-from airflow_provider_inventory._http.errors import (
-    AuthenticationError,
-    BadResponseError,
-    InventoryConfigError,
-    NotFoundError,
-)
 from airflow_provider_inventory._http.pacing import RatePacer, pacer_for
 from airflow_provider_inventory._http.paginators import (
     EndOfListing,
@@ -62,6 +56,12 @@ from airflow_provider_inventory._http.settings import split_host_url
 from airflow_provider_inventory._http.stream import RecordStream, all_records
 from airflow_provider_inventory._http.urls import with_query
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.exceptions import (
+    AuthenticationError,
+    BadResponseError,
+    InventoryConfigError,
+    NotFoundError,
+)
 from airflow_provider_inventory.hooks._host import configure_host_state
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.window import Instant, Window

@@ -14,6 +14,7 @@ and downstream: ``for record in read_records(manifest): ...``. The file name pic
 Parquet needs the ``[parquet]`` extra; this package imports pyarrow only when it is used.
 """
 
+from airflow_provider_inventory.exceptions import XComLimitExceededError
 from airflow_provider_inventory.records.columns import Column, ColumnKind, RecordLayout
 from airflow_provider_inventory.records.filtering import (
     Record,
@@ -40,7 +41,6 @@ from airflow_provider_inventory.records.manifest import (
     DEFAULT_MAX_XCOM_RECORDS,
     Manifest,
     Watermark,
-    XComLimitExceededError,
     build_manifest,
     check_max_xcom_records,
     collect_for_xcom,

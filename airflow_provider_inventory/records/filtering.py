@@ -26,8 +26,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._types import Record, RecordPredicate
+from airflow_provider_inventory.exceptions import InventoryConfigError
 
 RecordProjection = Callable[[Record], Record]
 """Turns a kept record into the record that is published."""

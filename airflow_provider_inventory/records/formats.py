@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.exceptions import InventoryConfigError
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath

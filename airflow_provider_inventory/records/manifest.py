@@ -8,8 +8,8 @@ from typing import Any, TypedDict
 
 from airflow_provider_inventory._arguments import whole_number
 from airflow_provider_inventory._http.background import close_iterator
-from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.exceptions import XComLimitExceededError
 from airflow_provider_inventory.records.filtering import check_field_name, field_getter
 from airflow_provider_inventory.records.formats import OutputFormat, output_format
 from airflow_provider_inventory.window import Window, format_instant, parse_api_timestamp
@@ -38,10 +38,6 @@ class Manifest(TypedDict):
     watermark: str | None
     window: list[str | None]
     fetched_at: str
-
-
-class XComLimitExceededError(InventoryConfigError):
-    """More records than ``max_xcom_records``: they belong in a file (``output_path``)."""
 
 
 def build_manifest(

@@ -21,9 +21,9 @@ from datetime import datetime
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_inventory._http.errors import BadResponseError, InventoryConfigError
 from airflow_provider_inventory._http.redaction import redact_url
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.exceptions import BadResponseError, InventoryConfigError
 from airflow_provider_inventory.records.columns import Column, ColumnKind, RecordLayout
 from airflow_provider_inventory.records.manifest import Watermark
 from airflow_provider_inventory.records.storage import (

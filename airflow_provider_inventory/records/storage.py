@@ -18,9 +18,9 @@ from contextlib import suppress
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Union
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._http.redaction import redact_url
 from airflow_provider_inventory._types import Record
+from airflow_provider_inventory.exceptions import InventoryConfigError
 from airflow_provider_inventory.records.manifest import Manifest, Watermark, build_manifest
 from airflow_provider_inventory.window import Window
 

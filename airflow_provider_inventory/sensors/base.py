@@ -78,7 +78,7 @@ class InventorySensor(BaseSensorOperator):
             "max_consecutive_errors", max_consecutive_errors
         )
         if deferrable and self.poke_interval <= 0:
-            from airflow_provider_inventory._http.errors import InventoryConfigError
+            from airflow_provider_inventory.exceptions import InventoryConfigError
 
             raise InventoryConfigError(
                 "poke_interval must be more than 0 seconds with deferrable=True: it is how often "

@@ -22,7 +22,7 @@ ERROR = "error"
 
 def transient_errors() -> tuple[type[Exception], ...]:
     """Failures that a later attempt may not see: retried by triggers, not reported."""
-    from airflow_provider_inventory._http.errors import (
+    from airflow_provider_inventory.exceptions import (
         RateLimitedError,
         ServerError,
         TransportError,
@@ -50,7 +50,7 @@ def checked_interval(name: str, value: Any) -> float:
     Raises:
         InventoryConfigError: naming ``name`` when ``value`` is not one.
     """
-    from airflow_provider_inventory._http.errors import InventoryConfigError
+    from airflow_provider_inventory.exceptions import InventoryConfigError
 
     if isinstance(value, timedelta):
         value = value.total_seconds()
@@ -80,7 +80,7 @@ def checked_end_time(value: Any) -> float | None:
     """
     if value is None:
         return None
-    from airflow_provider_inventory._http.errors import InventoryConfigError
+    from airflow_provider_inventory.exceptions import InventoryConfigError
 
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InventoryConfigError(

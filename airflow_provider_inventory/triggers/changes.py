@@ -127,7 +127,7 @@ class ChangeBatch:
         if isinstance(payload, Mapping) and isinstance(payload.get("payload"), Mapping):
             payload = payload["payload"]
         if not isinstance(payload, Mapping):
-            from airflow_provider_inventory._http.errors import InventoryConfigError
+            from airflow_provider_inventory.exceptions import InventoryConfigError
 
             raise InventoryConfigError(
                 f"A change event payload must be a mapping, got {type(payload).__name__}."
@@ -138,7 +138,7 @@ class ChangeBatch:
             if value is None and optional:
                 return None
             if not isinstance(value, kind) or isinstance(value, bool):
-                from airflow_provider_inventory._http.errors import InventoryConfigError
+                from airflow_provider_inventory.exceptions import InventoryConfigError
 
                 raise InventoryConfigError(
                     f"Not a change event of CommerceLayerChangesTrigger or "
@@ -194,7 +194,7 @@ def fetch_window(batches: Sequence[ChangeBatch]) -> tuple[str | None, str]:
         InventoryConfigError: ``batches`` is empty.
     """
     if not batches:
-        from airflow_provider_inventory._http.errors import InventoryConfigError
+        from airflow_provider_inventory.exceptions import InventoryConfigError
 
         raise InventoryConfigError("No change batches given: there is no window to fetch.")
     starts = [batch.updated_since for batch in batches]
@@ -264,7 +264,7 @@ class WatcherMark:
             and isinstance(value.get("ids_at_watermark"), list)
         )
         if not ok:
-            from airflow_provider_inventory._http.errors import InventoryConfigError
+            from airflow_provider_inventory.exceptions import InventoryConfigError
 
             raise InventoryConfigError(
                 f"The asset state key {key!r} holds {value!r}, which is not a watermark of this "

@@ -177,7 +177,7 @@ class CommerceLayerChangesTrigger(ChangesTrigger["CommerceLayerHook"]):
 
         for key in self.filters:
             if split_filter_key(key)[0] == "updated_at":
-                from airflow_provider_inventory._http.errors import InventoryConfigError
+                from airflow_provider_inventory.exceptions import InventoryConfigError
 
                 raise InventoryConfigError(
                     f"filters: {key!r} filters on updated_at, which the trigger sets itself from "

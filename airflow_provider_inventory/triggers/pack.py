@@ -62,7 +62,7 @@ def serial_number_filters(
         stock_id=_filter_kwarg("stock_id", stock_id),
     )
     if require_one and all(value is None for value in filters.values()):
-        from airflow_provider_inventory._http.errors import InventoryConfigError
+        from airflow_provider_inventory.exceptions import InventoryConfigError
 
         raise InventoryConfigError(
             "Set at least one of code, product_id or stock_id: without a filter every poll "

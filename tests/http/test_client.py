@@ -9,7 +9,9 @@ import pickle
 import pytest
 
 from airflow_provider_inventory._http.client import ApiClient
-from airflow_provider_inventory._http.errors import (
+from airflow_provider_inventory._http.redaction import Scrubber
+from airflow_provider_inventory._http.settings import HttpSettings
+from airflow_provider_inventory.exceptions import (
     AuthenticationError,
     BadResponseError,
     InventoryApiError,
@@ -18,8 +20,6 @@ from airflow_provider_inventory._http.errors import (
     RequestRejectedError,
     ServerError,
 )
-from airflow_provider_inventory._http.redaction import Scrubber
-from airflow_provider_inventory._http.settings import HttpSettings
 from tests.http import (
     API_TOKEN,
     CLIENT_SECRET,

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_inventory import exceptions
-from airflow_provider_inventory._http.errors import (
+from airflow_provider_inventory._http.redaction import Scrubber, is_secret_name, redact_url
+from airflow_provider_inventory.exceptions import (
     AuthenticationError,
     BadResponseError,
     InventoryApiError,
@@ -22,7 +23,6 @@ from airflow_provider_inventory._http.errors import (
     TokenExpiredError,
     TransportError,
 )
-from airflow_provider_inventory._http.redaction import Scrubber, is_secret_name, redact_url
 from tests.http import (
     ClientFactory,
     Reply,

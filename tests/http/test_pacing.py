@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_inventory._http.errors import RateLimitedError
 from airflow_provider_inventory._http.hoststate import HostSettings, LockedFile
 from airflow_provider_inventory._http.pacing import (
     EVEN_SHARE,
@@ -29,6 +28,7 @@ from airflow_provider_inventory._http.pacing import (
 )
 from airflow_provider_inventory._http.registry import Registry, registry, use_registry
 from airflow_provider_inventory._http.settings import RateLimit
+from airflow_provider_inventory.exceptions import RateLimitedError
 from airflow_provider_inventory.sandbox.ratelimit import SlidingWindowLimiter
 from tests.http import ClientFactory, Reply, ScriptedServer
 

@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from airflow_provider_inventory._http.client import ApiClient
-from airflow_provider_inventory._http.errors import BadResponseError, PaginationError
 from airflow_provider_inventory._http.paginators import (
     EndOfListing,
     KeysetPaginator,
@@ -31,6 +30,7 @@ from airflow_provider_inventory._http.paginators import (
     paginate_concurrently,
 )
 from airflow_provider_inventory._http.stream import RecordStream
+from airflow_provider_inventory.exceptions import BadResponseError, PaginationError
 from airflow_provider_inventory.hooks import _commercelayer_query as cl_pages
 from airflow_provider_inventory.hooks import pack as pack_hook
 from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook

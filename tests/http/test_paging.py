@@ -12,9 +12,9 @@ import pytest
 
 from airflow_provider_inventory._http.background import merge_concurrently, prefetch
 from airflow_provider_inventory._http.client import ApiClient
-from airflow_provider_inventory._http.errors import PaginationError, ServerError
 from airflow_provider_inventory._http.paginators import PageGuard
 from airflow_provider_inventory._http.urls import resolve_link, with_query
+from airflow_provider_inventory.exceptions import PaginationError, ServerError
 from tests.http import (
     ClientFactory,
     Reply,

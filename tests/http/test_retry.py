@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from airflow_provider_inventory._http.errors import (
+from airflow_provider_inventory.exceptions import (
     AuthenticationError,
     BadResponseError,
     InventoryApiError,

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_inventory._http.errors import InventoryConfigError
 from airflow_provider_inventory._http.settings import (
     ExtraReader,
     HttpSettings,
@@ -15,6 +14,7 @@ from airflow_provider_inventory._http.settings import (
     is_loopback_host,
     split_host_url,
 )
+from airflow_provider_inventory.exceptions import InventoryConfigError
 
 
 def _reader(**extra: Any) -> ExtraReader:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_inventory._http.errors import PaginationError
 from airflow_provider_inventory._http.urls import (
     canonical_url,
     checked_url,
@@ -12,6 +11,7 @@ from airflow_provider_inventory._http.urls import (
     resolve_link,
     unsafe_reason,
 )
+from airflow_provider_inventory.exceptions import PaginationError
 
 HOME = "https://api.pack.cloud/v1/organizations/org_1/serial-numbers?page=1"
 

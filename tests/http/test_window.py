@@ -8,7 +8,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_inventory._http.errors import BadResponseError, InventoryConfigError
+from airflow_provider_inventory.exceptions import BadResponseError, InventoryConfigError
 from airflow_provider_inventory.window import Window, format_instant, parse_instant
 
 SINCE = "2025-06-01T00:00:00.000Z"
