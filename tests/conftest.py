@@ -25,6 +25,10 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.
 # A Fernet key for the whole session (inherited by the processes tests start), so host-shared
 # tokens are exercised encrypted, as in a deployment with `[core] fernet_key` set.
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "Zm9yLWlubnZlbnRvcnktdGVzdHMtb25seS0wMDAwMDA=")
+# Host-shared state (pacers, tokens) of this test session lives in a directory of its own, never
+# in the user's cache: module-scoped fixtures run outside the per-test directory, and a token
+# left by an earlier session for a sandbox on the same port would be offered to a new sandbox.
+os.environ["INVENTORY_CACHE_DIR"] = tempfile.mkdtemp(prefix="inventory-test-host-cache-")
 
 if TYPE_CHECKING:
     from airflow_provider_inventory.sandbox import Sandbox
