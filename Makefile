@@ -6,29 +6,77 @@ STAMP := $(VENV)/.installed
 # Airflow is large: let Python cache its bytecode, or every test process recompiles it (~10 s).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install demo test test-lowest test-matrix lint typecheck unit bench bench-smoke build check-dist check-wheel clean
+.PHONY: install demo test test-lowest test-matrix test-latest locks lint typecheck unit bench bench-smoke build check-dist check-wheel clean
 
-# Airflow releases `make test-matrix` runs the suite on: the lowest supported and the newest.
-# Each has a pin list in ci/pins/airflow-<release>.txt; NEWEST is also what `make test` uses.
+# Airflow releases CI runs the suite on: the lowest supported and the newest (`make test` uses
+# NEWEST). Each has a complete lock of its whole environment in ci/locks/airflow-<release>.txt:
+# every transitive dependency of the provider, its extras and its dev group, resolved by
+# `make locks` from ci/locks/airflow-<release>.in with only the packages uploaded before that
+# release's LOCK_DATE (as Airflow's own constraints files are made), so a CI result depends only
+# on the commit. `make test-latest` checks today's unpinned dependencies (not part of CI).
 LOWEST ?= 3.0
 NEWEST ?= 3.3
 MATRIX := .matrix
+# uv resolves and installs; its version is pinned so that `make locks` is reproducible.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+# 3.0.2 was released on 2025-06-10 and 3.0.3 on 2025-07-14: the lock is 3.0.2's own era.
+LOCK_DATE_3.0 := 2025-07-01T00:00:00Z
+# Exceptions to a release's era, each a floor in pyproject.toml: urllib3 >= 2.6.3 (bounded
+# decompression) came out in January 2026.
+LOCK_NEWER_3.0 := --exclude-newer-package urllib3=2026-01-08T00:00:00Z
+# The newest release tracks the present: move this date forward on purpose, in a commit of its own.
+LOCK_DATE_3.3 := 2026-12-01T00:00:00Z
+LOCK_PYTHON := 3.10
+# uv uses the machine's interpreters; it never downloads one (this network has no route for it).
+export UV_PYTHON_DOWNLOADS := never
 
-# Create the virtualenv and install the provider with the dev dependency group (uv for speed;
-# `uv pip install --group` needs uv >= 0.7.3, which pip installs here).
-$(STAMP): pyproject.toml ci/pins/airflow-$(NEWEST).txt
+# Install a whole environment from a lock: every package at its locked version, nothing
+# resolved, then the provider itself (editable), then a check that nothing is missing.
+# $(1): the virtualenv's python, $(2): the release.
+define install_locked
+	$(UV) pip install --quiet --python $(1) --no-deps -r ci/locks/airflow-$(2).txt
+	$(UV) pip install --quiet --python $(1) --no-deps -e .
+	$(UV) pip check --quiet --python $(1)
+endef
+
+# The virtualenv with uv in it (the one tool not installed from a lock).
+$(UV):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip 'uv>=0.7.3'
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e . --group dev \
-		-c ci/pins/airflow-$(NEWEST).txt
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+
+# The development virtualenv: the newest release's lock.
+$(STAMP): pyproject.toml ci/locks/airflow-$(NEWEST).txt | $(UV)
+	$(call install_locked,$(BIN)/python,$(NEWEST))
 	touch $(STAMP)
 
-# One virtualenv per release under .matrix/, with that release's pins.
-$(MATRIX)/airflow-%/.installed: pyproject.toml ci/pins/airflow-%.txt | $(STAMP)
-	test -x $(MATRIX)/airflow-$*/bin/python || $(BIN)/uv venv --quiet --python $(PYTHON) $(MATRIX)/airflow-$*
-	$(BIN)/uv pip install --quiet --python $(MATRIX)/airflow-$*/bin/python -e . --group dev \
-		-c ci/pins/airflow-$*.txt -r ci/pins/airflow-$*.txt
+# One virtualenv per release under .matrix/, from that release's lock.
+$(MATRIX)/airflow-%/.installed: pyproject.toml ci/locks/airflow-%.txt | $(UV)
+	test -x $(MATRIX)/airflow-$*/bin/python || $(UV) venv --quiet --python $(PYTHON) $(MATRIX)/airflow-$*
+	$(call install_locked,$(MATRIX)/airflow-$*/bin/python,$*)
 	touch $@
+
+## locks: resolve ci/locks/airflow-<release>.txt again from its .in file, pyproject.toml and the
+## release's LOCK_DATE. The same dates and uv version give the same files.
+locks: | $(UV)
+	for release in $(LOWEST) $(NEWEST); do \
+		$(MAKE) --no-print-directory lock-$$release || exit 1; \
+	done
+
+lock-%: | $(UV)
+	@$(UV) --version | grep -q " $(UV_VERSION) " || $(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	@test -n "$(LOCK_DATE_$*)" || { echo "no LOCK_DATE_$* in the Makefile" >&2; exit 1; }
+	{ \
+		echo "# The whole test environment for Airflow $*: the provider with all its extras and its dev"; \
+		echo "# group, resolved by uv $(UV_VERSION) from ci/locks/airflow-$*.in and pyproject.toml, with"; \
+		echo "# only the packages uploaded before $(LOCK_DATE_$*) (--exclude-newer), for Python >= $(LOCK_PYTHON)"; \
+		echo "# on any platform (--universal)$(if $(LOCK_NEWER_$*), and the exceptions: $(LOCK_NEWER_$*),). Made by"; \
+		echo "# \`make locks\`; never edit it by hand."; \
+		$(UV) pip compile --no-progress pyproject.toml ci/locks/airflow-$*.in --group dev --all-extras \
+			--universal --python-version $(LOCK_PYTHON) --exclude-newer $(LOCK_DATE_$*) $(LOCK_NEWER_$*) \
+			--custom-compile-command "make locks"; \
+	} > ci/locks/airflow-$*.txt.tmp
+	mv ci/locks/airflow-$*.txt.tmp ci/locks/airflow-$*.txt
 
 install: $(STAMP)
 
@@ -60,10 +108,20 @@ test-matrix: test-lowest $(STAMP)
 	@echo "==> Airflow $$($(BIN)/python -c 'import airflow; print(airflow.__version__)' 2>/dev/null | tail -n 1)"
 	$(BIN)/pytest -q
 
+## test-latest: the test suite on the newest Airflow with today's dependencies, nothing pinned, in a
+## fresh .matrix/latest. It shows an upstream release that breaks users; CI does not run it.
+test-latest: | $(UV)
+	rm -rf $(MATRIX)/latest
+	$(UV) venv --quiet --python $(PYTHON) $(MATRIX)/latest
+	$(UV) pip install --quiet --refresh --python $(MATRIX)/latest/bin/python -e . --group dev --all-extras
+	@echo "==> Airflow $$($(MATRIX)/latest/bin/python -c 'import airflow; print(airflow.__version__)' 2>/dev/null | tail -n 1), today's dependencies:"
+	@$(UV) pip freeze --python $(MATRIX)/latest/bin/python | grep -iE '^(apache-airflow|apache-airflow-core|apache-airflow-task-sdk|cryptography|fastapi|pydantic|sqlalchemy|universal-pathlib|requests|urllib3)==' | sed 's/^/    /'
+	$(MATRIX)/latest/bin/python -m pytest -q -p no:cacheprovider
+
 ## build: the wheel and sdist in dist/; check-dist: build them and run `twine check --strict`.
 build: $(STAMP)
 	rm -rf dist
-	$(BIN)/uv build --quiet
+	$(UV) build --quiet
 
 check-dist: build
 	$(BIN)/twine check --strict dist/*
@@ -71,7 +129,7 @@ check-dist: build
 ## check-wheel: install the built wheel on the lowest and newest Airflow, import it, and check
 ## that Airflow lists the provider and both connection types.
 check-wheel: build
-	bash scripts/check_wheel.sh $(BIN)/uv $(LOWEST) $(NEWEST)
+	bash scripts/check_wheel.sh $(UV) $(LOWEST) $(NEWEST)
 
 ## bench: the full benchmarks (minutes); bench-smoke: small sizes, correctness only.
 bench: $(STAMP)

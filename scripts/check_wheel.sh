@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make check-wheel`: install the built wheel (dist/) into a fresh virtualenv per Airflow release
-# (with that release's pins), import every public module, and check that Airflow lists the
+# (from that release's lock, ci/locks/airflow-<release>.txt), import every public module, and check that Airflow lists the
 # provider and both connection types without import errors.
 # Usage: scripts/check_wheel.sh UV RELEASE...
 set -euo pipefail
@@ -14,11 +14,14 @@ modules="hooks.pack hooks.commercelayer operators.pack operators.commercelayer s
 
 for release in "$@"; do
   venv="$root/.matrix/wheel-$release"
-  pins="$root/ci/pins/airflow-$release.txt"
+  lock="$root/ci/locks/airflow-$release.txt"
   echo "==> $(basename "$wheel") on Airflow $release"
   rm -rf "$venv"
   "$uv" venv --quiet --python "${PYTHON:-python3}" "$venv"
-  "$uv" pip install --quiet --python "$venv/bin/python" "$wheel" -c "$pins" -r "$pins"
+  # Every dependency at its locked version, then the wheel; pip check proves the lock covers it.
+  "$uv" pip install --quiet --python "$venv/bin/python" --no-deps -r "$lock"
+  "$uv" pip install --quiet --python "$venv/bin/python" --no-deps "$wheel"
+  "$uv" pip check --quiet --python "$venv/bin/python"
   home="$(mktemp -d)"
   (
     cd "$home"

@@ -77,7 +77,8 @@ def unsafe_reason(url: str) -> str | None:
     host = (ours.host or "").strip("[]").lower()
     if not host:
         return "it has no host"
-    if "%" in host:
+    # Read from the raw authority: urllib3 >= 2.8 decodes some escapes in the host itself.
+    if "%" in authority:
         return "its host contains a percent-escape, which parsers decode differently"
     if host != (theirs.hostname or "").lower() or ours.port != their_port:
         return "urllib.parse and urllib3 read its host or port differently"

@@ -29,7 +29,7 @@ HOME = "https://api.pack.cloud/v1/organizations/org_1/serial-numbers?page=1"
         ("https://api.pack.cloud:99999/v1/x", "cannot be parsed"),
         ("https://api.pack.cloud:44x/v1/x", "cannot be parsed"),
         ("https://[::1/v1/x", "cannot be parsed"),
-        ("https://api.pack.clou%64/v1/x", "read its host or port differently"),
+        ("https://api.pack.clou%64/v1/x", "percent-escape"),
         ("https://[fe80::1%25eth0]/v1/x", "percent-escape"),
         ("https://b\u00fccher.example/v1/x", "read its host or port differently"),
         ("https://api.pack.cloud:0/v1/x", "port is 0"),
