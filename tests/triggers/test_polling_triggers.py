@@ -402,11 +402,14 @@ def test_commercelayer_refused_credentials_are_an_error_event_without_the_secret
 
 
 def test_commercelayer_rejected_filter_is_an_error_event(sandbox_env: Sandbox) -> None:
+    sandbox_env.clear_requests()
     events = run_to_end(
         CommerceLayerResourceTrigger(
             resource="packages", filters={"colour_eq": "red"}, end_time=later()
         )
     )
 
-    assert [(e["status"], e["error_type"]) for e in events] == [("error", "RequestRejectedError")]
+    # Refused against the bundled schema, before any request.
+    assert [(e["status"], e["error_type"]) for e in events] == [("error", "InventoryConfigError")]
     assert "colour" in events[0]["message"]
+    assert [r for r in sandbox_env.requests if r.api == "commercelayer"] == []
