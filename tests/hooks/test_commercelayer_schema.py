@@ -114,7 +114,7 @@ def test_a_typo_is_refused_before_any_request(
 def test_the_operator_refuses_a_typo_before_any_request(sandbox_env: Sandbox) -> None:
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
-    task = CommerceLayerListOperator(
+    task = CommerceLayerListOperator(  # schema-checks: refused
         task_id="items", resource="stock_items", filters={"sku_cdoe_in": ["A"]}
     )
     with pytest.raises(InventoryConfigError, match="'sku_code'"):
