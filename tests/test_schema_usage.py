@@ -176,7 +176,8 @@ def test_the_scan_finds_the_projects_queries() -> None:
     places = {use.where.split(":")[0].split(" ")[0] for use in USES}
     assert len(USES) >= 20
     assert any(place.startswith("example_dags/") for place in places)
-    assert any(place.startswith("docs/") for place in places)
+    if (ROOT / "docs").is_dir():  # not in the sdist
+        assert any(place.startswith("docs/") for place in places)
     assert {use.resource for use in USES} >= {"packages", "stock_items"}
 
 
