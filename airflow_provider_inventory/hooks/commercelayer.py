@@ -105,6 +105,7 @@ from airflow_provider_inventory.hooks._commercelayer_query import (
     refuse_id_bounds,
     window_filters,
 )
+from airflow_provider_inventory.hooks._commercelayer_schema import api_schema
 from airflow_provider_inventory.hooks._host import configure_host_state
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.jsonapi import encode_include, sparse_fieldset
@@ -582,8 +583,6 @@ class CommerceLayerHook(InventoryHook):
         if not self._schema_announced:
             self._schema_announced = True
             if self.schema_checks:
-                from airflow_provider_inventory.hooks._commercelayer_schema import api_schema
-
                 log.info(
                     "Checking Commerce Layer queries against the bundled API %s.",
                     api_schema().version,
