@@ -412,7 +412,9 @@ class CommerceLayerHook(InventoryHook):
             records with ``close()`` (or a ``with`` block), ``counters()`` and ``included``.
 
         Raises:
-            InventoryConfigError: an argument or a connection field is invalid (raised here).
+            InventoryConfigError: an argument or a connection field is invalid, or names a
+                resource, filter attribute, sort, field or include the bundled API schema does not
+                know (raised here, before any request; see ``schema_checks``).
             InventoryApiError: a request failed after its retries, a page is malformed, or the
                 paging is inconsistent (raised while iterating; the records already yielded are
                 not a complete result).
