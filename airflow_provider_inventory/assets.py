@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -186,6 +186,8 @@ class LineageFacts:
         fields: ``(name, kind)`` of each field written (after ``select``); kind is ``None``
             when not known (JSON Lines fields the API does not document).
         source_fields: the fields the API returns for this listing, if known.
+        source_kinds: the documented kind of source fields, by name (e.g. from Commerce
+            Layer's API schema); fields without one are reported without a type.
     """
 
     source: DatasetName
@@ -194,6 +196,7 @@ class LineageFacts:
     size: int | None
     fields: tuple[tuple[str, str | None], ...]
     source_fields: tuple[str, ...] | None = None
+    source_kinds: Mapping[str, str] = field(default_factory=dict)
 
 
 def operator_lineage(facts: LineageFacts | None) -> Any:
@@ -220,7 +223,9 @@ def operator_lineage(facts: LineageFacts | None) -> Any:
 
     source_facets = {}
     if facts.source_fields is not None:
-        source_facets["schema"] = schema([(name, None) for name in facts.source_fields])
+        source_facets["schema"] = schema(
+            [(name, facts.source_kinds.get(name)) for name in facts.source_fields]
+        )
     inputs = [
         Dataset(namespace=facts.source.namespace, name=facts.source.name, facets=source_facets)
     ]

@@ -30,6 +30,8 @@ for release in "$@"; do
       "$venv/bin/python" -c "import airflow_provider_inventory.$module" \
         || { echo "importing airflow_provider_inventory.$module failed" >&2; exit 1; }
     done
+    "$venv/bin/python" -c "from airflow_provider_inventory.hooks._commercelayer_schema import api_schema; assert len(api_schema().resources) == 132" \
+      || { echo "the bundled Commerce Layer schema is missing from the wheel" >&2; exit 1; }
     "$venv/bin/airflow" providers list 2>/dev/null | grep -q "^airflow-provider-inventory " \
       || { echo "airflow providers list does not show the provider" >&2; exit 1; }
     hooks="$("$venv/bin/airflow" providers hooks 2>&1)"

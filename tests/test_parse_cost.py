@@ -82,3 +82,35 @@ def test_module_import_stays_small(module: str, loaded_by_module: dict[str, list
     heavy = [name for name in loaded if name.startswith(FORBIDDEN_PREFIXES)]
     assert heavy == [], f"{module} loads {heavy} at import; import them where they are used"
     assert len(loaded) < MAX_NEW_MODULES, f"{module} loads {len(loaded)} modules: {loaded}"
+
+
+# A DAG file builds its operators and sensors, not only imports them: building them must not
+# read the Commerce Layer API schema either (it is read when a task runs).
+DEFINE_TASKS = """
+import json, sys
+from airflow_provider_inventory.operators.commercelayer import (
+    CommerceLayerListOperator, CommerceLayerPartitionPlanOperator,
+)
+from airflow_provider_inventory.sensors.commercelayer import CommerceLayerResourceSensor
+CommerceLayerListOperator(
+    task_id="list", resource="stock_items", filters={"sku_code_in": ["A"]}, sort="-quantity",
+    fields=["quantity"], include=["sku"], output_path="/tmp/x.parquet",
+)
+CommerceLayerPartitionPlanOperator(task_id="plan", resource="shipments", partitions=4)
+CommerceLayerResourceSensor(task_id="sense", resource="packages", filters={"code_eq": "A"})
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("airflow_provider_inventory"))))
+"""
+
+
+def test_defining_commercelayer_tasks_does_not_load_the_api_schema() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-c", DEFINE_TASKS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    loaded = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert "airflow_provider_inventory.operators.commercelayer" in loaded
+    assert not [name for name in loaded if name.startswith("airflow_provider_inventory.hooks")]

@@ -3,12 +3,19 @@
 ``CommerceLayerHook`` turns its arguments into a :class:`Query` here (every check happens before
 any request), plans id ranges with :func:`plan_ranges` over two small request callbacks, and
 reads each JSON:API page body with :func:`parse_page` / :class:`ResourceRecords`.
+
+Schema checks (:func:`check_schema`): the resource type, every filter's attribute path (through
+relationships, with ``_or_`` / ``_and_`` combinations), ``sort``, ``fields`` and every level of
+each ``include`` path are checked against the bundled API schema (``hooks._commercelayer_schema``)
+before anything is sent, because the API, like Ransack, may ignore a condition it does not know
+and answer with every record of the resource.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +23,21 @@ from airflow_provider_inventory._arguments import number_in_range, resource_name
 from airflow_provider_inventory._http.paginators import Page, page_totals
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.exceptions import BadResponseError, InventoryConfigError
+from airflow_provider_inventory.hooks._commercelayer_schema import (
+    ApiSchema,
+    ResourceSchema,
+    api_schema,
+    nearest_hint,
+)
 from airflow_provider_inventory.jsonapi import (
     PARTITION_KEYS,
+    PREDICATES,
     Identity,
     encode_filters,
     encode_include,
     encode_sort,
     index_included,
+    names_of,
     partition_filters,
     sparse_fieldset,
 )
@@ -34,6 +49,9 @@ MAX_WORKERS = 16
 MAX_PARTITIONS = 1000
 #: The keyset cursor: records after the last id of the page before.
 KEYSET_CURSOR = "filter[q][id_gt]"
+
+#: Any name ``names_of`` splits; the schema checks judge the names themselves.
+_ANY_NAME = re.compile(r"^-?[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$")
 
 PartitionSpec = dict[str, str | None]
 """``{"id_gteq": id | None, "id_lt": id | None}``: one id range (an open end is ``None``)."""
@@ -77,13 +95,20 @@ def build_query(
     updated_since: Instant | None = None,
     updated_before: Instant | None = None,
     partition: Mapping[str, Any] | None = None,
+    schema_checks: bool = True,
 ) -> Query:
     """Validate a listing's arguments and build its query parameters (no request).
+
+    Args:
+        schema_checks: also check the resource, filters, sort, fields and include against the
+            bundled API schema (:func:`check_schema`).
 
     Raises:
         InventoryConfigError: an argument is invalid, naming it and the fix.
     """
     resource_name(resource)
+    if schema_checks:
+        check_schema(resource, filters=filters, sort=sort, fields=fields, include=include)
     size = checked_page_size(page_size)
     order = encode_sort(sort)
     keyset = order in (None, "id")
@@ -202,6 +227,236 @@ def merged(params: Mapping[str, str], filters: Mapping[str, str], source: str) -
             )
         result[name] = value
     return result
+
+
+# ---------------------------------------------------------------------- schema checks
+
+# Longest first, so ``name_not_eq`` tries (name, not_eq) before (name_not, eq).
+_PREDICATES_LONGEST_FIRST = sorted(PREDICATES, key=len, reverse=True)
+_JOINERS = ("_or_", "_and_")
+
+
+def check_schema(
+    resource: str,
+    *,
+    filters: Mapping[str, Any] | None = None,
+    sort: str | Sequence[str] | None = None,
+    fields: str | Sequence[str] | None = None,
+    include: str | Sequence[str] | None = None,
+    listing: bool = True,
+) -> ResourceSchema:
+    """Check a query against the bundled API schema, before anything is sent.
+
+    Args:
+        resource: the resource type.
+        filters: ``filter[q]`` keys (``{attribute path(s)}_{predicate}``) to check.
+        sort: ``[-]field`` names, each a sortable attribute.
+        fields: the sparse fieldset: fetchable attributes or relationships.
+        include: relationship paths, each segment includable from the resource before it.
+        listing: the query lists (else it retrieves one record).
+
+    Returns:
+        The resource's schema.
+
+    Raises:
+        InventoryConfigError: naming the resource, the bad name and the nearest valid names.
+    """
+    schema = api_schema()
+    spec = schema.resource(resource)
+    if listing and not spec.listable:
+        raise InventoryConfigError(
+            f"resource {resource!r} cannot be listed: Commerce Layer only returns it by id "
+            f"(get_resource)."
+        )
+    if not listing and not spec.retrievable:
+        raise InventoryConfigError(f"resource {resource!r} cannot be retrieved by id.")
+    if isinstance(filters, Mapping):
+        for key in filters:
+            check_filter_key(schema, spec, key)
+    for name in names_of(sort, "sort", _ANY_NAME):
+        check_sort_field(spec, name)
+    for name in names_of(fields, "fields", _ANY_NAME):
+        if name not in spec.fetchable_names:
+            raise _schema_error(
+                spec,
+                f"fields: {name!r} is not a field of {spec.name}",
+                name,
+                spec.fetchable_names,
+                "fields",
+            )
+    for path in names_of(include, "include", _ANY_NAME):
+        check_include_path(schema, spec, path)
+    return spec
+
+
+def check_filter_key(schema: ApiSchema, spec: ResourceSchema, key: Any) -> None:
+    """Check one ``filter[q]`` key: some ``{path(s)}_{predicate}`` split of it must name
+    filterable attributes of ``spec``, directly or through filterable relationships
+    (``stock_location_name``), joined by ``_or_`` (or ``_and_``).
+
+    Names contain underscores, so every predicate the key ends with is tried, longest first,
+    and every way of reading the rest as relationship names and an attribute.
+
+    Raises:
+        InventoryConfigError: no split names filterable attributes; a plain filter (``ids``,
+            ``created_at_from``) is named with the ``filter[q]`` predicate to use instead.
+    """
+    if not isinstance(key, str):
+        return  # encode_filters refuses it with the rule
+    candidates = [
+        key[: -len(predicate) - 1]
+        for predicate in _PREDICATES_LONGEST_FIRST
+        if key.endswith(f"_{predicate}") and len(key) > len(predicate) + 1
+    ]
+    if any(attribute_paths(schema, spec, attribute) for attribute in candidates):
+        return
+    if key in spec.plain_filters:
+        raise InventoryConfigError(
+            f"filters: {key!r} is one of the plain filters of {spec.name}, whose query syntax "
+            f"Commerce Layer does not document; filters are sent as filter[q] predicates. "
+            f"Use {_predicate_for_plain_filter(schema, spec, key)}."
+        )
+    if not candidates:
+        return  # no predicate: encode_filters names the documented ones
+    attribute = candidates[0]
+    bad = next(
+        (term for term in _naive_terms(attribute) if not attribute_paths(schema, spec, term)),
+        attribute,
+    )
+    raise _schema_error(
+        spec,
+        f"filters: {key!r} names {bad!r}, which is not a filterable attribute of {spec.name} "
+        f"nor one reached through its filterable relationships",
+        bad,
+        filterable_paths(schema, spec),
+        "attributes",
+    )
+
+
+def attribute_paths(schema: ApiSchema, spec: ResourceSchema, text: str) -> bool:
+    """Whether ``text`` is one attribute path, or several joined by ``_or_`` (or ``_and_``:
+    one joiner per key)."""
+    if attribute_path(schema, spec, text):
+        return True
+    return any(_joined(schema, spec, text, joiner) for joiner in _JOINERS)
+
+
+def _joined(schema: ApiSchema, spec: ResourceSchema, text: str, joiner: str) -> bool:
+    start = text.find(joiner)
+    while start > 0:
+        head, tail = text[:start], text[start + len(joiner) :]
+        if attribute_path(schema, spec, head) and (
+            attribute_path(schema, spec, tail) or _joined(schema, spec, tail, joiner)
+        ):
+            return True
+        start = text.find(joiner, start + 1)
+    return False
+
+
+def attribute_path(schema: ApiSchema, spec: ResourceSchema, text: str) -> bool:
+    """Whether ``text`` is a filterable attribute of ``spec`` or ``<relationship>_<path>``
+    through a filterable relationship (only ``_id`` through one of no known resource type)."""
+    if text in spec.filterable_fields:
+        return True
+    for rel in spec.filterable_relationships:
+        if not text.startswith(f"{rel.name}_"):
+            continue
+        rest = text[len(rel.name) + 1 :]
+        target = schema.get(rel.resource)
+        if target is None:
+            if rest == "id":
+                return True
+        elif attribute_path(schema, target, rest):
+            return True
+    return False
+
+
+def filterable_paths(schema: ApiSchema, spec: ResourceSchema) -> set[str]:
+    """Filterable attributes of ``spec`` and one relationship level down, for suggestions."""
+    paths = set(spec.filterable_fields)
+    for rel in spec.filterable_relationships:
+        target = schema.get(rel.resource)
+        names = target.filterable_fields if target is not None else {"id"}
+        paths.update(f"{rel.name}_{name}" for name in names)
+    return paths
+
+
+def _naive_terms(attribute: str) -> list[str]:
+    terms = [attribute]
+    for joiner in _JOINERS:
+        terms = [part for term in terms for part in term.split(joiner)]
+    return terms
+
+
+def _predicate_for_plain_filter(schema: ApiSchema, spec: ResourceSchema, key: str) -> str:
+    """The ``filter[q]`` form of a plain filter, e.g. ``'id_in'`` for ``ids``."""
+    guesses = []
+    if key == "ids":
+        guesses.append(("id_in", "a list of ids"))
+    if key.endswith("_from"):
+        guesses.append((f"{key[: -len('_from')]}_gteq", "the lower bound"))
+    if key.endswith("_to"):
+        guesses.append((f"{key[: -len('_to')]}_lteq", "the upper bound"))
+    if key.endswith("s"):
+        guesses.append((f"{key[:-1]}_in", "a list of values"))
+    guesses.append((f"{key}_eq", "a value"))
+    for guess, value in guesses:  # each ends in a one-word predicate: in, gteq, lteq, eq
+        if attribute_paths(schema, spec, guess.rsplit("_", 1)[0]):
+            return f"{guess!r} with {value}"
+    return "a '<attribute>_<predicate>' filter"
+
+
+def check_sort_field(spec: ResourceSchema, name: str) -> None:
+    """Check one ``[-]field`` of ``sort`` against the sortable attributes.
+
+    Raises:
+        InventoryConfigError: naming the resource, the field and the nearest sortable ones.
+    """
+    field = name.removeprefix("-")
+    if field not in spec.sortable_fields:
+        raise _schema_error(
+            spec,
+            f"sort: {field!r} is not a sortable field of {spec.name}",
+            field,
+            spec.sortable_fields,
+            "sort fields",
+        )
+
+
+def check_include_path(schema: ApiSchema, spec: ResourceSchema, path: str) -> None:
+    """Check an ``include`` path: each segment an includable relationship of the resource the
+    path has reached (below a relationship of no known resource type nothing can be checked).
+
+    Raises:
+        InventoryConfigError: naming the resource, the segment and the nearest includable ones.
+    """
+    current: ResourceSchema | None = spec
+    walked: list[str] = []
+    for segment in path.split("."):
+        if current is None:
+            return
+        if segment not in current.includable_relationships:
+            through = f" (reached through {'.'.join(walked)!r})" if walked else ""
+            raise _schema_error(
+                spec,
+                f"include: {segment!r} in {path!r} is not an includable relationship of "
+                f"{current.name}{through}",
+                segment,
+                current.includable_relationships,
+                "relationships",
+            )
+        walked.append(segment)
+        current = schema.get(current.relationships[segment].resource)
+
+
+def _schema_error(
+    spec: ResourceSchema, problem: str, name: str, valid: Iterable[str], what: str
+) -> InventoryConfigError:
+    return InventoryConfigError(
+        f"{spec.name}: {problem} in the bundled Commerce Layer {api_schema().version}."
+        f"{nearest_hint(name, valid, what)} If Commerce Layer added it since, pass "
+        f"schema_checks=False."
+    )
 
 
 # ---------------------------------------------------------------------- partition planning
@@ -349,9 +604,15 @@ __all__ = [
     "PartitionSpec",
     "Query",
     "ResourceRecords",
+    "attribute_path",
+    "attribute_paths",
     "bad_body",
     "build_query",
+    "check_filter_key",
+    "check_include_path",
     "check_parallel",
+    "check_schema",
+    "check_sort_field",
     "checked_page_size",
     "checked_partitions",
     "checked_workers",

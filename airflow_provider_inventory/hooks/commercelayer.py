@@ -92,6 +92,7 @@ from airflow_provider_inventory.hooks._commercelayer_query import (
     bad_body,
     build_query,
     check_parallel,
+    check_schema,
     checked_partitions,
     checked_workers,
     count_params,
@@ -104,6 +105,7 @@ from airflow_provider_inventory.hooks._commercelayer_query import (
     refuse_id_bounds,
     window_filters,
 )
+from airflow_provider_inventory.hooks._commercelayer_schema import api_schema
 from airflow_provider_inventory.hooks._host import configure_host_state
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.jsonapi import encode_include, sparse_fieldset
@@ -166,8 +168,15 @@ class CommerceLayerHook(InventoryHook):
 
     Use it as a context manager (or call :meth:`close`) to release pooled connections.
 
+    Every query is checked against the API schema bundled with the provider before anything is
+    sent (resource type, filter attribute paths, sort, sparse fieldset, include paths; see
+    ``hooks._commercelayer_query.check_schema``): Commerce Layer may ignore a filter on an
+    attribute it does not know and answer with every record.
+
     Args:
         commercelayer_conn_id: the Airflow connection id.
+        schema_checks: ``False`` sends filters, sorts, fields and includes unchecked (only their
+            syntax is checked), for names Commerce Layer added after the bundled schema.
     """
 
     conn_name_attr = "commercelayer_conn_id"
@@ -175,9 +184,21 @@ class CommerceLayerHook(InventoryHook):
     conn_type = "commercelayer"
     hook_name = "Commerce Layer"
 
-    def __init__(self, commercelayer_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        commercelayer_conn_id: str = default_conn_name,
+        *,
+        schema_checks: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(commercelayer_conn_id, **kwargs)
         self.commercelayer_conn_id = commercelayer_conn_id
+        if not isinstance(schema_checks, bool):
+            raise InventoryConfigError(
+                f"schema_checks must be True or False, got {schema_checks!r}."
+            )
+        self.schema_checks = schema_checks
+        self._schema_announced = False
         self._clients: dict[str, ApiClient] = {}
         # Re-entrant: building the API client builds the auth, which asks for the token client.
         self._clients_lock = threading.RLock()
@@ -391,7 +412,9 @@ class CommerceLayerHook(InventoryHook):
             records with ``close()`` (or a ``with`` block), ``counters()`` and ``included``.
 
         Raises:
-            InventoryConfigError: an argument or a connection field is invalid (raised here).
+            InventoryConfigError: an argument or a connection field is invalid, or names a
+                resource, filter attribute, sort, field or include the bundled API schema does not
+                know (raised here, before any request; see ``schema_checks``).
             InventoryApiError: a request failed after its retries, a page is malformed, or the
                 paging is inconsistent (raised while iterating; the records already yielded are
                 not a complete result).
@@ -406,6 +429,7 @@ class CommerceLayerHook(InventoryHook):
             updated_since=updated_since,
             updated_before=updated_before,
             partition=partition,
+            schema_checks=self._schema_checks(),
         )
         workers = checked_workers(max_workers)
         if workers > 1:
@@ -454,6 +478,7 @@ class CommerceLayerHook(InventoryHook):
             updated_since=updated_since,
             updated_before=updated_before,
             partition=partition,
+            schema_checks=self._schema_checks(),
         )
         return self._count(query)
 
@@ -485,7 +510,11 @@ class CommerceLayerHook(InventoryHook):
         """
         checked_partitions(n)
         query = build_query(
-            resource, filters=filters, updated_since=updated_since, updated_before=updated_before
+            resource,
+            filters=filters,
+            updated_since=updated_since,
+            updated_before=updated_before,
+            schema_checks=self._schema_checks(),
         )
         refuse_id_bounds(query, "plan_partitions plans")
         return self._plan(query, n)
@@ -511,6 +540,8 @@ class CommerceLayerHook(InventoryHook):
             InventoryApiError: the request failed.
         """
         resource_name(resource)
+        if self._schema_checks():
+            check_schema(resource, fields=fields, include=include, listing=False)
         if not isinstance(resource_id, str) or not resource_id.strip():
             raise InventoryConfigError(
                 f"resource_id must be a non-empty string, got {resource_id!r}."
@@ -548,6 +579,22 @@ class CommerceLayerHook(InventoryHook):
         )
 
     # ------------------------------------------------------------------ listing internals
+
+    def _schema_checks(self) -> bool:
+        """Whether to check queries against the bundled schema; says which, once per hook."""
+        if not self._schema_announced:
+            self._schema_announced = True
+            if self.schema_checks:
+                log.info(
+                    "Checking Commerce Layer queries against the bundled API %s.",
+                    api_schema().version,
+                )
+            else:
+                log.info(
+                    "Commerce Layer schema checks are off (schema_checks=False): filters, sort, "
+                    "fields and include are sent without checking their names."
+                )
+        return self.schema_checks
 
     def _pages(self, query: Query) -> Iterator[Page]:
         """The pages of one listing: keyset by id, or ``links.next`` without repeated ids."""

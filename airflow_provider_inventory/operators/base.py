@@ -581,8 +581,9 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
             known = self.known_fields(arguments)
             source = self.lineage_dataset(hook, arguments)
             source_fields = None if known is None else tuple(ordered(known, target.layout.declared))
+            kinds = {name: column.kind for name, column in target.layout.declared.items()}
             if isinstance(result, list):
-                return LineageFacts(source, None, len(result), None, (), source_fields)
+                return LineageFacts(source, None, len(result), None, (), source_fields, kinds)
             assert target.path is not None
             return LineageFacts(
                 source=source,
@@ -591,6 +592,7 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
                 size=result["bytes"],
                 fields=target.fields,
                 source_fields=source_fields,
+                source_kinds=kinds,
             )
         except Exception as error:
             self.log.warning("No lineage for this task: %s", error)

@@ -28,7 +28,7 @@ under the documented limit. Within one task, ``max_workers`` parallelises with o
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_inventory import COMMERCELAYER_DEFAULT_CONN_ID
 from airflow_provider_inventory._compat import BaseOperator
@@ -45,36 +45,15 @@ if TYPE_CHECKING:
 
     from airflow_provider_inventory._http.stream import RecordStream
     from airflow_provider_inventory.assets import DatasetName
+    from airflow_provider_inventory.hooks._commercelayer_schema import ResourceSchema
     from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
     from airflow_provider_inventory.records import Column, ColumnKind, RecordSelection
     from airflow_provider_inventory.window import Window
 
-#: Documented attributes of a package.
-PACKAGE_ATTRIBUTES = (
-    "name",
-    "code",
-    "length",
-    "width",
-    "height",
-    "unit_of_length",
-    "reference",
-    "reference_origin",
-    "metadata",
-    "created_at",
-    "updated_at",
-)
-#: Documented relationships of a package, and whether each is to-one.
-PACKAGE_RELATIONSHIPS = {
-    "stock_location": True,
-    "parcels": False,
-    "attachments": False,
-    "versions": False,
-    "event_stores": False,
-}
 #: Keys of every flattened record.
 RECORD_KEYS = ("id", "type", "meta")
 #: How the fields every resource has are stored in Parquet (name, kind, nullable): the
-#: identity first, the record's attributes between, then these.
+#: identity first, the record's attributes (typed by the bundled API schema) between, then these.
 ColumnSpec = tuple[str, "ColumnKind", bool]
 RESOURCE_IDENTITY_TYPES: tuple[ColumnSpec, ...] = (
     ("id", "string", False),
@@ -86,25 +65,25 @@ RESOURCE_COMMON_TYPES: tuple[ColumnSpec, ...] = (
     ("metadata", "json", True),
     ("meta", "json", True),
 )
-#: How the documented package attributes are stored in Parquet (all nullable: sparse fieldsets
-#: and optional attributes).
-PACKAGE_TYPES: tuple[ColumnSpec, ...] = (
-    ("name", "string", True),
-    ("code", "string", True),
-    ("length", "float64", True),
-    ("width", "float64", True),
-    ("height", "float64", True),
-    ("unit_of_length", "string", True),
-    ("reference", "string", True),
-    ("reference_origin", "string", True),
-)
 
 _FILTERS_EXAMPLE = "{'stock_location_code_eq': 'milan_wh'}"
 _PARTITION_EXAMPLE = "{'id_gteq': 'AbCd', 'id_lt': 'MnOp'}"
 
 
+def resource_schema(resource: str, schema_checks: bool = True) -> ResourceSchema | None:
+    """The bundled API schema of ``resource``; ``None`` when checks are off or it is unknown."""
+    if not schema_checks:
+        return None
+    from airflow_provider_inventory.hooks._commercelayer_schema import api_schema
+
+    return api_schema().get(resource)
+
+
 def flattened_fields(
-    resource: str, fields: Sequence[str] | None, include: Sequence[str] | None
+    resource: str,
+    fields: Sequence[str] | None,
+    include: Sequence[str] | None,
+    schema_checks: bool = True,
 ) -> frozenset[str] | None:
     """The keys the hook's flat records can have, or ``None`` when they are not known.
 
@@ -116,19 +95,21 @@ def flattened_fields(
         resource: the list resource.
         fields: the sparse fieldset, if any.
         include: the included relationship paths, if any.
+        schema_checks: read the resource's attributes and relationships from the bundled API
+            schema; ``False`` (names Commerce Layer added since) knows only what ``fields`` says.
 
     Returns:
-        The known fields: exact for ``packages``; for other resources, derived from ``fields``
-        (a name may be an attribute or a relationship, so both ``name`` and ``name_id`` are
-        allowed), or ``None`` without a fieldset.
+        The known fields: exact for every resource of the bundled schema; otherwise derived from
+        ``fields`` (a name may be an attribute or a relationship, so both ``name`` and
+        ``name_id`` are allowed), or ``None`` without a fieldset.
     """
     included = {path.split(".", 1)[0] for path in include or ()}
-    if resource == "packages":
-        attributes = (
-            PACKAGE_ATTRIBUTES if fields is None else [f for f in fields if f in PACKAGE_ATTRIBUTES]
-        )
-        related = included & set(PACKAGE_RELATIONSHIPS)
-        to_one = {f"{name}_id" for name in related if PACKAGE_RELATIONSHIPS[name]}
+    spec = resource_schema(resource, schema_checks)
+    if spec is not None:
+        known = spec.column_kinds()
+        attributes = known if fields is None else [f for f in fields if f in known]
+        related = included & set(spec.relationships)
+        to_one = {f"{name}_id" for name in related if not spec.relationships[name].to_many}
         return frozenset({*RECORD_KEYS, *attributes, *related, *to_one})
     if fields is None:
         return None
@@ -136,17 +117,29 @@ def flattened_fields(
     return frozenset({*RECORD_KEYS, *names, *(f"{name}_id" for name in names)})
 
 
-def resource_columns(resource: str, include: Sequence[str] | None) -> dict[str, Column]:
+def resource_columns(
+    resource: str, include: Sequence[str] | None, schema_checks: bool = True
+) -> dict[str, Column]:
     """The column types known for a flattened Commerce Layer record (Parquet, lineage).
 
     Every resource: ``id``/``type`` strings, ``created_at``/``updated_at`` UTC timestamps,
     ``metadata`` and the JSON:API ``meta`` as JSON text; each included relationship's
-    ``<name>_id`` as a string and its included record(s) as JSON text. Packages add their
-    documented attributes (dimensions as float64). Other attributes are inferred by the writer.
+    ``<name>_id`` as a string and its included record(s) as JSON text. Every other attribute
+    has the type the bundled API schema gives it (string, int64, float64, bool, timestamp;
+    objects and arrays as JSON text), nullable, so no column's type depends on the values that
+    happen to come first. Without the schema (``schema_checks=False`` or a resource it does not
+    know) other attributes are inferred by the writer.
     """
     from airflow_provider_inventory.records.columns import columns
 
-    attributes = PACKAGE_TYPES if resource == "packages" else ()
+    spec = resource_schema(resource, schema_checks)
+    common = {item[0] for item in (*RESOURCE_IDENTITY_TYPES, *RESOURCE_COMMON_TYPES)}
+    kinds = spec.column_kinds() if spec is not None else {}
+    attributes: list[ColumnSpec] = [
+        (name, cast("ColumnKind", kind), True)
+        for name, kind in sorted(kinds.items())
+        if name not in common
+    ]
     known = columns(*RESOURCE_IDENTITY_TYPES, *attributes, *RESOURCE_COMMON_TYPES)
     for name in sorted({path.split(".", 1)[0] for path in include or ()}):
         known.update(columns((f"{name}_id", "string"), (name, "json")))
@@ -199,6 +192,10 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
         partition: one spec from :class:`CommerceLayerPartitionPlanOperator` (or
             ``CommerceLayerHook.plan_partitions``): list only that id range; for
             ``.expand(partition=...)``. Templated.
+        schema_checks: check ``resource``, ``filters``, ``sort``, ``fields`` and ``include``
+            against the API schema bundled with the provider before anything is sent (default),
+            and type every column from it. ``False`` sends names Commerce Layer added after the
+            bundled schema; ``where``/``select`` names are then checked only against ``fields``.
         kwargs: the shared listing arguments and :class:`~airflow.sdk.BaseOperator` arguments.
     """
 
@@ -233,11 +230,13 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
         page_size: int | str | None = None,
         max_workers: int | str | None = None,
         partition: Mapping[str, Any] | str | None = None,
+        schema_checks: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.resource = resource
         self.commercelayer_conn_id = commercelayer_conn_id
+        self.schema_checks = schema_checks
         self.filters = filters
         self.sort = sort
         self.fields = fields
@@ -281,7 +280,9 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
         """A new ``CommerceLayerHook`` for ``commercelayer_conn_id``."""
         from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
 
-        return CommerceLayerHook(commercelayer_conn_id=self.commercelayer_conn_id)
+        return CommerceLayerHook(
+            commercelayer_conn_id=self.commercelayer_conn_id, schema_checks=self.schema_checks
+        )
 
     def open_listing(
         self, hook: CommerceLayerHook, arguments: Mapping[str, Any], window: Window
@@ -293,11 +294,13 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
 
     def known_fields(self, arguments: Mapping[str, Any]) -> Collection[str] | None:
         """See :func:`flattened_fields`."""
-        return flattened_fields(arguments["resource"], arguments["fields"], arguments["include"])
+        return flattened_fields(
+            arguments["resource"], arguments["fields"], arguments["include"], self.schema_checks
+        )
 
     def declared_columns(self, arguments: Mapping[str, Any]) -> Mapping[str, Column]:
         """See :func:`resource_columns`."""
-        return resource_columns(arguments["resource"], arguments["include"])
+        return resource_columns(arguments["resource"], arguments["include"], self.schema_checks)
 
     def lineage_dataset(self, hook: CommerceLayerHook, arguments: Mapping[str, Any]) -> DatasetName:
         """``commercelayer://{slug}`` / ``{resource}``."""
@@ -321,14 +324,15 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
             ) from None
 
     def _missing_relationship(self, arguments: Mapping[str, Any]) -> str | None:
-        """A package relationship that ``where``/``select`` name but ``include`` leaves out."""
-        if arguments["resource"] != "packages":
+        """A relationship that ``where``/``select`` name but ``include`` leaves out."""
+        spec = resource_schema(arguments["resource"], self.schema_checks)
+        if spec is None:
             return None
         where = mapping_argument(self.where, "where", "{}") or {}
         selected = _split_names(names_argument(self.select, "select")) or []
         named = [name for name in (*where, *selected) if isinstance(name, str)]
         included = {path.split(".", 1)[0] for path in arguments["include"] or ()}
-        for relationship in set(PACKAGE_RELATIONSHIPS) - included:
+        for relationship in sorted(set(spec.relationships) - included):
             prefixes = (f"{relationship}_id", f"{relationship}.")
             if any(name == relationship or name.startswith(prefixes) for name in named):
                 return relationship
@@ -363,6 +367,7 @@ class CommerceLayerPartitionPlanOperator(BaseOperator):
         filters: the filters of the listing to balance for. Templated.
         updated_since: the window start of the listing to balance for. Templated.
         updated_before: the window end of the listing to balance for. Templated.
+        schema_checks: as for :class:`CommerceLayerListOperator`.
         kwargs: :class:`~airflow.sdk.BaseOperator` arguments.
     """
 
@@ -386,11 +391,13 @@ class CommerceLayerPartitionPlanOperator(BaseOperator):
         filters: Mapping[str, Any] | str | None = None,
         updated_since: Any = None,
         updated_before: Any = None,
+        schema_checks: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.resource = resource
         self.partitions = partitions
+        self.schema_checks = schema_checks
         self.commercelayer_conn_id = commercelayer_conn_id
         self.filters = filters
         self.updated_since = updated_since
@@ -414,7 +421,9 @@ class CommerceLayerPartitionPlanOperator(BaseOperator):
             raise config_error("partitions is required: how many id ranges to plan (1 to 1000).")
         window = Window.of(self.updated_since, self.updated_before)
         filters = mapping_argument(self.filters, "filters", _FILTERS_EXAMPLE)
-        with CommerceLayerHook(commercelayer_conn_id=self.commercelayer_conn_id) as hook:
+        with CommerceLayerHook(
+            commercelayer_conn_id=self.commercelayer_conn_id, schema_checks=self.schema_checks
+        ) as hook:
             plan = hook.plan_partitions(
                 self.resource,
                 partitions,

@@ -1,4 +1,5 @@
-"""The Commerce Layer core API stand-in: ``GET /api/packages`` and ``/api/stock_locations``.
+"""The Commerce Layer core API stand-in: ``GET /api/packages``, ``/api/stock_locations`` and
+every other type of the bundled API schema (served from :mod:`.resources`).
 
 Routes (GET/HEAD): ``/api/{resource}``, ``/api/{resource}/{id}`` and
 ``/api/{resource}/{id}/{relationship}``. Requests need ``Accept: application/vnd.api+json``
@@ -26,6 +27,7 @@ from .jsonapi import Relationship, ResourceType, included_objects, resource_obje
 from .messages import JSONAPI_TYPE, Context, Request, Response, encode_query, json_response
 from .oauth import TokenStore, bearer_token, cl_error
 from .ransack import Field, FilterError, compile_filters
+from .resources import ResourceStore, ServedTypes
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 25
@@ -111,7 +113,9 @@ class CommerceLayerAPI:
     def __init__(self, store: DataStore, tokens: TokenStore) -> None:
         self.store = store
         self.tokens = tokens
-        self._sort_cache: dict[tuple[str, str], tuple[int, list[Record]]] = {}
+        #: Records of every other type of the bundled schema (``stock_items``, ``shipments``...).
+        self.resources = ResourceStore()
+        self._sort_cache: dict[tuple[str, str], tuple[tuple[int, int], list[Record]]] = {}
         location_fields = _fields_for(STOCK_LOCATION_ATTRIBUTES)
         package_fields = _fields_for(PACKAGE_ATTRIBUTES)
         package_fields["stock_location_id"] = Field(_getter("stock_location_id"), "string")
@@ -119,7 +123,7 @@ class CommerceLayerAPI:
             package_fields[f"stock_location_{name}"] = Field(
                 self._via_location(field.getter), field.kind
             )
-        self.types: dict[str, ResourceType] = {
+        fixed: dict[str, ResourceType] = {
             "packages": ResourceType(
                 name="packages",
                 attributes=PACKAGE_ATTRIBUTES,
@@ -152,6 +156,7 @@ class CommerceLayerAPI:
                 get=store.get_stock_location,
             ),
         }
+        self.types: dict[str, ResourceType] = ServedTypes(fixed, self.resources)
 
     def _via_location(self, getter: Any) -> Any:
         def get(record: Record) -> Any:
@@ -262,7 +267,8 @@ class CommerceLayerAPI:
             return []
         names = [n.strip() for n in raw.split(",") if n.strip()]
         for name in names:
-            if rtype.relationship(name) is None:
+            known = rtype.includable is None or name in rtype.includable
+            if rtype.relationship(name) is None or not known:
                 raise _bad(
                     "INVALID_INCLUDE",
                     "Invalid field",
@@ -288,13 +294,13 @@ class CommerceLayerAPI:
                     "sort",
                 )
         cache_key = (rtype.name, ",".join(keys))
-        version = self.store.version
+        version = (self.store.version, self.resources.version)
         cached = self._sort_cache.get(cache_key)
         if cached is not None and cached[0] == version:
             return cached[1]
         records = rtype.records()
         if not keys:
-            result = sorted(records, key=lambda r: (r["created_at"], r["id"]))
+            result = sorted(records, key=lambda r: (r.get("created_at") or "", r["id"]))
         else:
             result = sorted(records, key=lambda r: r["id"])
             for key in reversed(keys):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .data import attributes_of
@@ -46,6 +46,10 @@ class ResourceType:
     filterable: dict[str, Field]
     records: Callable[[], list[Record]]
     get: Callable[[str], Record | None]
+    #: The JSON:API attributes of a stored record (default: every key but the flat extras).
+    attributes_of: Callable[[Record], dict[str, Any]] = field(default=attributes_of)
+    #: Relationships ``include`` may name (``None``: all).
+    includable: frozenset[str] | None = None
 
     def relationship(self, name: str) -> Relationship | None:
         return next((r for r in self.relationships if r.name == name), None)
@@ -67,7 +71,7 @@ def resource_object(
     self_url = f"{base_url}/api/{rtype.name}/{record['id']}"
     attributes = {
         key: value
-        for key, value in attributes_of(record).items()
+        for key, value in rtype.attributes_of(record).items()
         if fields is None or key in fields
     }
     relationships: Record = {}

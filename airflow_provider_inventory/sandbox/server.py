@@ -8,7 +8,7 @@ import socket
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -359,6 +359,21 @@ class Sandbox:
     def delete_package(self, package_id: str) -> None:
         """Delete a package (KeyError when unknown)."""
         self._store.delete_package(package_id)
+
+    def add_resources(self, resource: str, records: Iterable[Mapping[str, Any]]) -> int:
+        """Store flat records (``{"id", **attributes, "<to-one relationship>_id"...}``) of any
+        other Commerce Layer type of the bundled API schema (``stock_items``, ``shipments``...),
+        served with the schema's attributes, sorts, filters and includes. Records of the schema's
+        types come from :func:`~airflow_provider_inventory.sandbox.resources.sample_records`.
+
+        Returns:
+            How many records were stored.
+        """
+        return self._app.commercelayer.resources.add(resource, records)
+
+    def resources(self, resource: str) -> list[Record]:
+        """Copies of the records stored with :meth:`add_resources`."""
+        return [dict(record) for record in self._app.commercelayer.resources.records(resource)]
 
     # ------------------------------------------------------------------ observation
 

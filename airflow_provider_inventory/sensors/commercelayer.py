@@ -31,6 +31,9 @@ class CommerceLayerResourceSensor(InventorySensor):
             datetime or ISO-8601 string, e.g. ``"{{ data_interval_start }}"``).
         min_count: how many records must match.
         commercelayer_conn_id: the Commerce Layer connection id.
+        schema_checks: check ``resource`` and ``filters`` against the API schema bundled with
+            the provider before anything is sent (default); ``False`` sends names Commerce Layer
+            added after it.
         **kwargs: see :class:`~airflow_provider_inventory.sensors.base.InventorySensor` and
             ``BaseSensorOperator`` (``poke_interval``, ``timeout``, ``mode``, ``deferrable``...).
 
@@ -52,6 +55,7 @@ class CommerceLayerResourceSensor(InventorySensor):
         updated_since: Instant | None = None,
         min_count: int = 1,
         commercelayer_conn_id: str = COMMERCELAYER_DEFAULT_CONN_ID,
+        schema_checks: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -60,6 +64,7 @@ class CommerceLayerResourceSensor(InventorySensor):
         self.updated_since = updated_since
         self.min_count = checked_count("min_count", min_count)
         self.commercelayer_conn_id = commercelayer_conn_id
+        self.schema_checks = schema_checks
 
     def build_trigger(self, end_time: float | None) -> CommerceLayerResourceTrigger:
         """The trigger for this sensor's (rendered) query and threshold."""
@@ -71,6 +76,7 @@ class CommerceLayerResourceSensor(InventorySensor):
             updated_since=self.updated_since,
             min_count=self.min_count,
             commercelayer_conn_id=self.commercelayer_conn_id,
+            schema_checks=self.schema_checks,
             poll_interval=self.poll_interval,
             end_time=end_time,
             max_consecutive_errors=self.max_consecutive_errors,

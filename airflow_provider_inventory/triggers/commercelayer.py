@@ -82,6 +82,8 @@ class CommerceLayerResourceTrigger(PollingTrigger["CommerceLayerHook"]):
         updated_since: count only records with ``updated_at >= updated_since``.
         min_count: how many records must match.
         commercelayer_conn_id: the Commerce Layer connection id.
+        schema_checks: check the resource and filters against the bundled API schema (see
+            ``CommerceLayerHook``); ``False`` sends names Commerce Layer added since.
         poll_interval, end_time, max_consecutive_errors: see :class:`PollingTrigger`.
 
     Raises:
@@ -96,6 +98,7 @@ class CommerceLayerResourceTrigger(PollingTrigger["CommerceLayerHook"]):
         updated_since: Instant | None = None,
         min_count: int = 1,
         commercelayer_conn_id: str = COMMERCELAYER_DEFAULT_CONN_ID,
+        schema_checks: bool = True,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         end_time: float | None = None,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
@@ -110,6 +113,7 @@ class CommerceLayerResourceTrigger(PollingTrigger["CommerceLayerHook"]):
         self.updated_since = optional_instant(updated_since, "updated_since")
         self.min_count = checked_count("min_count", min_count)
         self.commercelayer_conn_id = commercelayer_conn_id
+        self.schema_checks = schema_checks
 
     def condition_kwargs(self) -> dict[str, Any]:
         """Connection, query and threshold."""
@@ -119,13 +123,14 @@ class CommerceLayerResourceTrigger(PollingTrigger["CommerceLayerHook"]):
             "updated_since": self.updated_since,
             "min_count": self.min_count,
             "commercelayer_conn_id": self.commercelayer_conn_id,
+            "schema_checks": self.schema_checks,
         }
 
     def build_hook(self) -> CommerceLayerHook:
         """A Commerce Layer hook for ``commercelayer_conn_id``."""
         from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
 
-        return CommerceLayerHook(self.commercelayer_conn_id)
+        return CommerceLayerHook(self.commercelayer_conn_id, schema_checks=self.schema_checks)
 
     def check(self, hook: CommerceLayerHook) -> Readiness:
         """Count the matching records once (one request)."""

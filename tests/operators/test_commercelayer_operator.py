@@ -212,6 +212,19 @@ def test_flattened_fields() -> None:
         "stock_location",
         "stock_location_id",
     }
-    assert flattened_fields("skus", None, ["prices"]) is None
-    assert flattened_fields("skus", ["code"], None) == {"id", "type", "meta", "code", "code_id"}
+    # Every resource's fields come from the bundled schema: to-many relationships have no _id.
+    skus = flattened_fields("skus", None, ["prices"])
+    assert skus is not None
+    assert {"code", "name", "do_not_ship", "prices"} <= skus
+    assert "prices_id" not in skus
+    assert flattened_fields("skus", ["code"], None) == {"id", "type", "meta", "code"}
     assert "metadata" in flattened_fields("packages", None, None)  # type: ignore[operator]
+    # Without schema checks only the fieldset is known (a name may be a relationship).
+    assert flattened_fields("skus", None, ["prices"], schema_checks=False) is None
+    assert flattened_fields("skus", ["code"], None, schema_checks=False) == {
+        "id",
+        "type",
+        "meta",
+        "code",
+        "code_id",
+    }

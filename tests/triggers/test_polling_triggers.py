@@ -402,11 +402,26 @@ def test_commercelayer_refused_credentials_are_an_error_event_without_the_secret
 
 
 def test_commercelayer_rejected_filter_is_an_error_event(sandbox_env: Sandbox) -> None:
+    sandbox_env.clear_requests()
     events = run_to_end(
-        CommerceLayerResourceTrigger(
+        CommerceLayerResourceTrigger(  # schema-checks: refused
             resource="packages", filters={"colour_eq": "red"}, end_time=later()
         )
     )
 
+    # Refused against the bundled schema, before any request.
+    assert [(e["status"], e["error_type"]) for e in events] == [("error", "InventoryConfigError")]
+    assert "colour" in events[0]["message"]
+    assert [r for r in sandbox_env.requests if r.api == "commercelayer"] == []
+
+
+def test_commercelayer_trigger_without_schema_checks_sends_the_filter(sandbox_env: Sandbox) -> None:
+    trigger = CommerceLayerResourceTrigger(
+        resource="packages", filters={"colour_eq": "red"}, end_time=later(), schema_checks=False
+    )
+    assert trigger.serialize()[1]["schema_checks"] is False
+    events = run_to_end(trigger)
+
+    # Sent as given: the strict sandbox answers 400.
     assert [(e["status"], e["error_type"]) for e in events] == [("error", "RequestRejectedError")]
     assert "colour" in events[0]["message"]
