@@ -378,7 +378,8 @@ class SnapshotWriter:
     def __init__(self, path: ObjectStoragePath, scope: ChangeScope, written_at: str) -> None:
         self.path = path
         self.records = 0
-        self._file = AtomicFile(path, filesystem(path, "snapshot_path"), "SnapshotWriter")
+        fs = filesystem(path, "snapshot_path")
+        self._file = AtomicFile(path, fs, "SnapshotWriter", lineage=False)
         self._gzip = gzip.GzipFile(
             filename="", mode="wb", fileobj=self._file.open(), compresslevel=_GZIP_LEVEL, mtime=0
         )

@@ -401,3 +401,18 @@ def test_invalid_change_arguments_fail_before_any_request(
         pack(**kwargs).execute(context)
 
     assert sandbox_env.requests == []
+
+
+def test_snapshots_live_beside_the_output_on_object_storage(
+    sandbox_env: Sandbox, context: dict[str, Any], memory_root: str
+) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    first = pack(output_path=f"{memory_root}/serials/first.jsonl").execute(context)
+    sandbox_env.delete_serial_number(sandbox_env.serial_numbers()[0]["id"])
+    second = pack(output_path=f"{memory_root}/serials/second.jsonl").execute(context)
+
+    folder = ObjectStoragePath(f"{memory_root}/serials/_snapshots")
+    assert [p.name for p in folder.iterdir()] == [ObjectStoragePath(first["snapshot"]).name]
+    assert second["snapshot"].startswith(f"{memory_root}/serials/_snapshots/")
+    assert [r["_change"] for r in read_records(second)] == ["deleted"]
