@@ -98,6 +98,14 @@ _canonical = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
 ).encode
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
+_json_string: Any = getattr(json.encoder, "c_encode_basestring_ascii", None) or (
+    json.encoder.py_encode_basestring_ascii
+)
+
+
+def _json_value(value: Any) -> str:
+    """``value`` as compact ASCII JSON (the C string encoder for the common case)."""
+    return _json_string(value) if type(value) is str else _compact(value)
 
 
 class ChangeCounts(TypedDict):
@@ -247,6 +255,8 @@ def _sort_key(record: Record, number: int) -> str:
         BadResponseError: the record has no scalar ``id``.
     """
     record_id = record.get("id")
+    if type(record_id) is str:
+        return _json_string(record_id)
     if record_id is None or isinstance(record_id, bool | dict | list | float):
         raise BadResponseError(
             f"Record {number} has id {record_id!r}: a change set needs a string or integer id "
@@ -500,7 +510,7 @@ class ChangeSetBuilder:
             self.listed += 1
             key = _sort_key(record, self.listed)
             digest = blake2b(_canonical(record).encode(), digest_size=16).hexdigest()
-            updated = _compact(record.get("updated_at"))
+            updated = _json_value(record.get("updated_at"))
             add(key, f"{updated}\t{digest}\t{_compact(record)}")
 
     def changes(self) -> Iterator[Record]:
