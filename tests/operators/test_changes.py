@@ -302,7 +302,8 @@ def test_a_run_killed_mid_listing_keeps_the_snapshot_and_its_rerun_gives_the_sam
     kept = snapshot.read_bytes()
     mutate_serial_numbers(sb)
     sb.clear_requests()
-    sb.inject("delay", seconds=60, after=4, match="/v1/")
+    # Every Pack request after the fourth hangs (retries too): the child stops mid-listing.
+    stall = sb.inject("delay", seconds=120, after=4, times=None, match="/v1/")
 
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(output)],
@@ -311,11 +312,12 @@ def test_a_run_killed_mid_listing_keeps_the_snapshot_and_its_rerun_gives_the_sam
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
-        while len([r for r in sb.requests if r.api == "pack"]) < 5:
+        deadline = time.monotonic() + 120
+        while stall.skip > 0 or len([r for r in sb.requests if r.api == "pack"]) < 4:
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the child never reached the fifth page"
             time.sleep(0.05)
+        time.sleep(0.2)
     finally:
         child.send_signal(signal.SIGKILL)
         child.communicate()
