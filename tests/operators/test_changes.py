@@ -418,3 +418,15 @@ def test_snapshots_live_beside_the_output_on_object_storage(
     assert [p.name for p in folder.iterdir()] == [ObjectStoragePath(first["snapshot"]).name]
     assert second["snapshot"].startswith(f"{memory_root}/serials/_snapshots/")
     assert [r["_change"] for r in read_records(second)] == ["deleted"]
+
+
+def test_a_change_set_over_max_xcom_records_publishes_nothing_and_keeps_no_snapshot(
+    sandbox_env: Sandbox, context: dict[str, Any], tmp_path: Path
+) -> None:
+    from airflow_provider_inventory.records import XComLimitExceededError
+
+    with pytest.raises(XComLimitExceededError, match="max_xcom_records=50"):
+        pack(snapshot_path=str(tmp_path), max_xcom_records=50).execute(context)
+
+    assert files_in(tmp_path) == []
+    assert len(pack(snapshot_path=str(tmp_path)).execute(context)) == 200
