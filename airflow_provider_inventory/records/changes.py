@@ -467,6 +467,7 @@ class ChangeSetBuilder:
         self.previous_records = 0
         self.duplicates = 0
         self.listed = 0
+        self._field_order: tuple[str, ...] = ()
         self.first_run = True
         self._workspace: tempfile.TemporaryDirectory[str] | None = None
         self._runs: SortedRuns | None = None
@@ -508,10 +509,15 @@ class ChangeSetBuilder:
         blake2b = hashlib.blake2b
         for record in records:
             self.listed += 1
+            if self.listed == 1:
+                self._field_order = tuple(record)
             key = _sort_key(record, self.listed)
-            digest = blake2b(_canonical(record).encode(), digest_size=16).hexdigest()
+            # One encoding serves as the hashed form and the kept copy: sorted keys, so that a
+            # change of key order is not an update; changes() restores the listing's order.
+            text = _canonical(record)
+            digest = blake2b(text.encode(), digest_size=16).hexdigest()
             updated = _json_value(record.get("updated_at"))
-            add(key, f"{updated}\t{digest}\t{_compact(record)}")
+            add(key, f"{updated}\t{digest}\t{text}")
 
     def changes(self) -> Iterator[Record]:
         """The change set, streamed: created and updated records in id order, then tombstones.
@@ -535,7 +541,7 @@ class ChangeSetBuilder:
         seen_at, loads = self.seen_at, json.loads
         with open(tombstones_path, "w", encoding="ascii", buffering=_BUFFER) as deleted:
             for kind, record_json in self._compare(previous, runs.merged(), deleted):
-                record = loads(record_json)
+                record = self._in_listing_order(loads(record_json))
                 record[CHANGE_FIELD] = kind
                 record[SEEN_AT_FIELD] = seen_at
                 yield record
@@ -569,6 +575,14 @@ class ChangeSetBuilder:
         )
 
     # ------------------------------------------------------------------ internals
+
+    def _in_listing_order(self, record: Record) -> Record:
+        """``record`` with its keys in the order of the listing's first record (the API's),
+        keys the first record lacked after them."""
+        order = self._field_order
+        ordered = {name: record.pop(name) for name in order if name in record}
+        ordered.update(record)
+        return ordered
 
     def _check_entered(self) -> SortedRuns:
         if self._runs is None:

@@ -199,3 +199,17 @@ def test_scope_file_name_is_readable_and_keyed() -> None:
 
 def test_snapshot_folder_accepts_a_trailing_slash(tmp_path: Path) -> None:
     assert str(snapshot_folder(f"file://{tmp_path}/snaps/")) == f"file://{tmp_path}/snaps"
+
+
+def test_changed_records_keep_the_listings_key_order(tmp_path: Path) -> None:
+    snapshot = tmp_path / "s.snapshot.gz"
+    run(snapshot, [{"id": "a", "z": 1, "b": {"y": 1, "x": 2}}])
+
+    changes, _ = run(
+        snapshot, [{"id": "a", "z": 2, "b": {"y": 1, "x": 2}}, {"id": "c", "extra": 1}]
+    )
+
+    assert [list(change) for change in changes] == [
+        ["id", "z", "b", "_change", "_seen_at"],
+        ["id", "extra", "_change", "_seen_at"],
+    ]
