@@ -28,6 +28,19 @@ class XComLimitExceededError(InventoryConfigError):
     """More records than ``max_xcom_records``: they belong in a file (``output_path``)."""
 
 
+class ChangeSetError(Exception):
+    """A change set (``changes=True``) was refused; nothing was published and the previous
+    snapshot was kept."""
+
+
+class MassDeletionError(ChangeSetError):
+    """The listing lacks more of the previous snapshot than ``max_deleted_fraction`` allows."""
+
+
+class SnapshotError(ChangeSetError):
+    """A stored snapshot cannot be used: another scope's, a newer format, or damaged."""
+
+
 class InventoryApiError(Exception):
     """A request to Pack or Commerce Layer failed.
 
@@ -212,13 +225,16 @@ def _str(value: Any) -> str | None:
 __all__ = [
     "AuthenticationError",
     "BadResponseError",
+    "ChangeSetError",
     "InventoryApiError",
     "InventoryConfigError",
+    "MassDeletionError",
     "NotFoundError",
     "PaginationError",
     "RateLimitedError",
     "RequestRejectedError",
     "ServerError",
+    "SnapshotError",
     "TokenExpiredError",
     "TransportError",
     "XComLimitExceededError",

@@ -26,6 +26,8 @@ JOBS = {
     "cpu-path": "benchmarks.cpu_cost:child_cpu_path",
     "format-path": "benchmarks.file_formats:child_format_path",
     "format-operator": "benchmarks.file_formats:child_format_operator",
+    "changes-first": "benchmarks.change_sets:child_first_run",
+    "changes-compare": "benchmarks.change_sets:child_compare",
 }
 
 

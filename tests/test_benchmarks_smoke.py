@@ -137,3 +137,16 @@ def test_round_trip_probe_against_a_real_sandbox_process(tmp_path: Path) -> None
     # One warm-up request plus the two timed ones, all answered 200 (per_page=100 of 300).
     assert sandbox.statuses("/v1/organizations/") == {200: 3}
     assert expected_serial_numbers(300).count == 300
+
+
+def test_change_sets_listings_differ_by_one_percent_of_each_kind() -> None:
+    from benchmarks.change_sets import listing
+
+    first = {record["id"]: record for record in listing(1000, second=False)}
+    second = {record["id"]: record for record in listing(1000, second=True)}
+
+    assert len(first) == 1000
+    assert len(first.keys() - second.keys()) == 10
+    assert len(second.keys() - first.keys()) == 10
+    assert sum(first[i] != second[i] for i in first.keys() & second.keys()) == 10
+    assert list(first) != sorted(first)  # listed in an order unrelated to the ids

@@ -15,8 +15,10 @@ This class does the rest:
    ``max_xcom_records`` before anything oversized is built); with ``output_path`` they are
    streamed atomically to a JSON Lines or Parquet file and the file's manifest is the XCom value
    (a bad scheme or a missing Parquet extra fails at execute start, before any request);
-4. records ``{"records": n, "path": ...}`` on the asset event of every ``Asset`` in ``outlets``;
-5. keeps a few facts (API dataset, file, fields, counts) for
+4. with ``changes=True``, lists the complete scope instead and publishes only what changed
+   since the previous run's snapshot (see :mod:`airflow_provider_inventory.records.changes`);
+5. records ``{"records": n, "path": ...}`` on the asset event of every ``Asset`` in ``outlets``;
+6. keeps a few facts (API dataset, file, fields, counts) for
    :meth:`~InventoryListOperator.get_openlineage_facets_on_complete`.
 
 Nothing heavy is imported at module level: DAG files import operators on every parse.
@@ -32,7 +34,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from airflow_provider_inventory._compat import BaseOperator
 from airflow_provider_inventory._types import Record, RecordPredicate
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
         RecordSelection,
         Watermark,
     )
+    from airflow_provider_inventory.records.changes import ChangeScope, ChangeSetBuilder
     from airflow_provider_inventory.window import Window
 
 HookT = TypeVar("HookT", bound="InventoryHook")
@@ -278,6 +281,21 @@ class OutputTarget:
     fields: tuple[tuple[str, str | None], ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class ChangePlan:
+    """What ``changes=True`` compares against, checked before any request.
+
+    Attributes:
+        scope: the listing's scope (see :meth:`InventoryListOperator.change_scope`).
+        snapshot: the scope's snapshot file.
+        max_deleted_fraction: the mass-deletion guard's limit.
+    """
+
+    scope: ChangeScope
+    snapshot: ObjectStoragePath
+    max_deleted_fraction: float
+
+
 def observe_keys(records: Iterator[Record], seen: set[str]) -> Iterator[Record]:
     """Yield ``records`` unchanged, adding their keys to ``seen`` (for an open layout)."""
     update = seen.update
@@ -338,6 +356,23 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         max_xcom_records: the most records returned through XCom without ``output_path``
             (default 10,000); above it the task fails before pushing and says to set
             ``output_path``.
+        changes: publish a change set instead of the records: list the complete scope (the
+            operator's filters, ``where``, ``select``; no time window), compare it with the
+            snapshot the previous successful run of the same scope left, and publish the
+            created and updated records in full and the deleted ones as tombstones
+            (``{"id", "_change": "deleted", "_seen_at"}``), each marked with ``_change``
+            (``created``/``updated``/``deleted``) and ``_seen_at``. The first run publishes
+            every record as created. The manifest adds ``changes`` (counts per kind),
+            ``snapshot`` and ``previous_records``. Needs ``output_path`` or ``snapshot_path``;
+            ``select`` must keep ``id``. See :doc:`/change-sets`.
+        snapshot_path: the folder holding the snapshots (one file per scope), e.g.
+            ``s3://aws_default@bucket/inventory/_snapshots/``. Default: ``_snapshots/`` beside
+            ``output_path``; set it when the output folder changes from run to run (e.g.
+            ``.../{{ ds }}/part.jsonl``), or the previous snapshot is never found. Templated.
+        max_deleted_fraction: with ``changes=True``, the largest share of the previous
+            snapshot one change set may delete (default 0.2). Above it the task fails with the
+            counts, publishes nothing and keeps the snapshot; raise it (up to 1) when the
+            deletions are real. Templated.
         kwargs: passed to :class:`~airflow.sdk.BaseOperator` (``task_id``, ``outlets``,
             ``pool``...).
     """
@@ -348,8 +383,20 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         "updated_since",
         "updated_before",
         "output_path",
+        "snapshot_path",
+        "max_deleted_fraction",
     )
     template_fields_renderers = {"where": "json", "select": "json"}
+
+    #: Whether :meth:`open_listing` with an open window lists the complete scope, which
+    #: ``changes=True`` needs. A subclass that cannot (e.g. an export limited to a window)
+    #: sets it to ``False``, and ``changes=True`` is refused with a clear error.
+    lists_complete_scope: ClassVar[bool] = True
+    #: Arguments (from :meth:`listing_arguments`) that change how records are listed, not
+    #: which: left out of the change scope, so changing them keeps the snapshot.
+    scope_ignored_arguments: ClassVar[frozenset[str]] = frozenset(
+        {"per_page", "page_size", "max_workers", "sort"}
+    )
 
     def __init__(
         self,
@@ -361,6 +408,9 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         updated_before: Any = None,
         output_path: str | ObjectStoragePath | None = None,
         max_xcom_records: int | None = None,
+        changes: bool = False,
+        snapshot_path: str | ObjectStoragePath | None = None,
+        max_deleted_fraction: float | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -376,6 +426,11 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         self.updated_before = updated_before
         self.output_path = output_path
         self.max_xcom_records = max_xcom_records
+        if not isinstance(changes, bool):
+            raise config_error(f"changes must be True or False, got {changes!r}.")
+        self.changes = changes
+        self.snapshot_path = snapshot_path
+        self.max_deleted_fraction = max_deleted_fraction
         self._lineage: LineageFacts | None = None
 
     # ------------------------------------------------------------------ subclass interface
@@ -425,6 +480,47 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
     def lineage_dataset(self, hook: HookT, arguments: Mapping[str, Any]) -> DatasetName:
         """The API dataset listed, named as in :mod:`airflow_provider_inventory.assets`."""
 
+    def change_scope(self, arguments: Mapping[str, Any]) -> ChangeScope:
+        """What a snapshot of this listing is a snapshot of (``changes=True``).
+
+        The default fits any listing operator: the DAG and task, the connection (the first
+        templated argument ending in ``_conn_id``), :attr:`listing_name`, the listing
+        arguments except :attr:`scope_ignored_arguments`, ``where``, ``select`` and the
+        qualified name of ``record_filter``. Two listings compare with each other's snapshots
+        only if all of these are equal.
+
+        Raises:
+            InventoryConfigError: an argument is not JSON-serialisable.
+        """
+        from airflow_provider_inventory.records.changes import ChangeScope
+
+        record_filter = self.record_filter
+        definition = {
+            "dag_id": self.dag_id,
+            "task_id": self.task_id,
+            "connection": self._connection_id(),
+            "listing": self.listing_name,
+            "arguments": {
+                name: value
+                for name, value in sorted(arguments.items())
+                if name not in self.scope_ignored_arguments and value is not None
+            },
+            "where": mapping_argument(self.where, "where", "{}"),
+            "select": self._selected_fields(),
+            "record_filter": None
+            if record_filter is None
+            else f"{getattr(record_filter, '__module__', '')}."
+            f"{getattr(record_filter, '__qualname__', type(record_filter).__qualname__)}",
+        }
+        return ChangeScope(self.task_id, definition)
+
+    def _connection_id(self) -> str | None:
+        for name in self.template_fields:
+            if name.endswith("_conn_id"):
+                value = getattr(self, name, None)
+                return None if value is None else str(value)
+        return None
+
     # ------------------------------------------------------------------ execution
 
     def execute(self, context: Context) -> list[Record] | Manifest:
@@ -448,21 +544,136 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         selection = self.record_selection(arguments)
         max_records = integer_argument(self.max_xcom_records, "max_xcom_records", minimum=0)
         target = self.output_target(arguments)
+        plan = self.change_plan(arguments, window, target)
         watermark = Watermark()
         with closing(self.get_hook()) as hook, self.open_listing(hook, arguments, window) as stream:
-            self.log.info("Listing %s%s.", self.listing_name, self._describe_target(window))
+            self.log.info("Listing %s%s.", self.listing_name, self._describe_target(window, plan))
             progress = ListingProgress(self.listing_name, stream, self.log)
             fetched = progress.count_fetched(stream, watermark.observe)
             records = progress.count_kept(selection.apply(fetched))
-            with progress.reporting():  # leaving the block closes a stream abandoned by an error
-                result = self._publish(records, window, watermark, max_records, target)
-            self.log.info("Done. %s", progress.describe())
+            if plan is None:
+                with progress.reporting():  # leaving the block closes an abandoned stream
+                    result = self._publish(records, window, watermark, max_records, target)
+                self.log.info("Done. %s", progress.describe())
+            else:
+                result = self._publish_changes(
+                    records,
+                    plan,
+                    progress=progress,
+                    window=window,
+                    watermark=watermark,
+                    max_records=max_records,
+                    target=target,
+                )
             self._lineage = self._lineage_facts(hook, arguments, target, result)
+        extra: dict[str, Any] = {}
         if isinstance(result, list):
-            self._annotate_outlets(context, records=len(result), path=None)
+            extra.update(records=len(result), path=None)
         else:
-            self._annotate_outlets(context, records=result["records"], path=result["path"])
+            extra.update(records=result["records"], path=result["path"])
+            if "changes" in result:  # a ChangeSetManifest
+                extra["changes"] = result["changes"]  # type: ignore[typeddict-item]
+        self._annotate_outlets(context, extra)
         return result
+
+    def change_plan(
+        self, arguments: Mapping[str, Any], window: Window, target: OutputTarget
+    ) -> ChangePlan | None:
+        """Check the ``changes=True`` arguments and find the snapshot (``None`` without it).
+
+        Raises:
+            InventoryConfigError: a time window is set, there is neither ``output_path`` nor
+                ``snapshot_path``, ``select`` drops ``id``, ``max_deleted_fraction`` is not a
+                number from 0 to 1, or the operator cannot list its complete scope.
+        """
+        if not self.changes:
+            return None
+        from airflow_provider_inventory.records.changes import (
+            DEFAULT_SNAPSHOT_FOLDER,
+            check_max_deleted_fraction,
+            snapshot_folder,
+        )
+
+        name = type(self).__name__
+        if not self.lists_complete_scope:
+            raise config_error(
+                f"{name} cannot list its complete scope, which changes=True compares between "
+                f"runs; drop changes=True."
+            )
+        if not window.is_open:
+            raise config_error(
+                "changes=True compares the complete scope with the previous run's snapshot, so "
+                "it takes no time window: drop updated_since/updated_before (records outside "
+                "the window would look deleted)."
+            )
+        selected = target.layout.fields if target.layout.exact else None
+        if selected is not None and "id" not in selected:
+            raise config_error(
+                f"changes=True matches records by id, but select={list(selected)!r} drops it; "
+                f"add 'id' to select."
+            )
+        fraction = check_max_deleted_fraction(self.max_deleted_fraction)
+        if self.snapshot_path is not None and str(self.snapshot_path).strip():
+            folder = snapshot_folder(self.snapshot_path)
+        elif target.path is not None:
+            folder = target.path.parent / DEFAULT_SNAPSHOT_FOLDER
+        else:
+            raise config_error(
+                "changes=True keeps a snapshot of each run to compare the next one with, so it "
+                "needs storage: set snapshot_path (a folder, e.g. "
+                "'s3://aws_default@bucket/inventory/_snapshots/') to keep returning the change "
+                "set through XCom, or output_path to write it to a file (the snapshot then goes "
+                "to _snapshots/ beside it)."
+            )
+        scope = self.change_scope(arguments)
+        return ChangePlan(scope, folder / scope.file_name, fraction)
+
+    def _publish_changes(
+        self,
+        records: Iterator[Record],
+        plan: ChangePlan,
+        *,
+        progress: ListingProgress,
+        window: Window,
+        watermark: Watermark,
+        max_records: int | None,
+        target: OutputTarget,
+    ) -> list[Record] | Manifest:
+        """List the complete scope, then publish its change set and advance the snapshot."""
+        from airflow_provider_inventory._http.redaction import redact_url
+        from airflow_provider_inventory.records.changes import ChangeSetBuilder, change_set_layout
+
+        changes_target = OutputTarget(target.path, change_set_layout(target.layout))
+        with ChangeSetBuilder(
+            plan.scope, plan.snapshot, max_deleted_fraction=plan.max_deleted_fraction
+        ) as builder:
+            with progress.reporting():  # leaving the block closes an abandoned stream
+                builder.add_all(records)
+            self.log.info("Listed the complete scope. %s", progress.describe())
+            result = self._publish(
+                builder.changes(), window, watermark, max_records, changes_target
+            )
+            builder.commit()
+        target.layout, target.fields = changes_target.layout, changes_target.fields
+        self._log_changes(builder, redact_url(str(plan.snapshot)))
+        if isinstance(result, list):
+            return result
+        return {
+            **result,
+            "changes": dict(builder.counts),
+            "snapshot": str(plan.snapshot),
+            "previous_records": builder.previous_records,
+        }  # type: ignore[return-value]  # a ChangeSetManifest
+
+    def _log_changes(self, builder: ChangeSetBuilder, snapshot: str) -> None:
+        self.log.info("Change set of %s: %s.", self.listing_name, builder.describe())
+        if builder.duplicates:
+            self.log.warning(
+                "The listing returned %d record(s) whose id an earlier record had; the first "
+                "of each was kept.",
+                builder.duplicates,
+            )
+        self.log.info("Snapshot advanced: %s.", snapshot)
 
     def _publish(
         self,
@@ -556,9 +767,13 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         )
         return manifest
 
-    def _describe_target(self, window: Window) -> str:
+    def _describe_target(self, window: Window, plan: ChangePlan | None = None) -> str:
         since, before = window.as_strings()
         span = "" if window.is_open else f" updated in [{since or '...'}, {before or '...'})"
+        if plan is not None:
+            from airflow_provider_inventory._http.redaction import redact_url
+
+            span = f" (complete scope, for a change set against {redact_url(str(plan.snapshot))})"
         if self.output_path is None:
             return f"{span} for XCom"
         from airflow_provider_inventory._http.redaction import redact_url
@@ -612,8 +827,9 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
 
         return operator_lineage(self._lineage)
 
-    def _annotate_outlets(self, context: Context, *, records: int, path: str | None) -> None:
-        """Put ``{"records", "path"}`` on the asset event of every ``Asset`` outlet."""
+    def _annotate_outlets(self, context: Context, extra: Mapping[str, Any]) -> None:
+        """Put ``extra`` (``{"records", "path"}``, and ``"changes"`` for a change set) on the
+        asset event of every ``Asset`` outlet."""
         from airflow_provider_inventory._compat import Asset
 
         assets = [outlet for outlet in self.outlets if isinstance(outlet, Asset)]
@@ -621,4 +837,4 @@ class InventoryListOperator(BaseOperator, Generic[HookT]):
         if not assets or events is None:
             return
         for asset in assets:
-            events[asset].extra.update({"records": records, "path": path})
+            events[asset].extra.update(extra)

@@ -4,6 +4,8 @@
 - ``*.gz`` -> gzip-compressed JSON Lines;
 - anything else -> JSON Lines.
 
+(The name rule itself lives in :mod:`~airflow_provider_inventory.records.format_names`.)
+
 Typical use::
 
     target = check_output_path(output_path)  # at task start: bad scheme or missing extra fail here
@@ -17,10 +19,20 @@ and downstream ``for record in read_records(manifest): ...`` whatever the format
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.exceptions import InventoryConfigError
+from airflow_provider_inventory.records.format_names import OutputFormat, output_format
+
+__all__ = [
+    "OutputFormat",
+    "check_output_path",
+    "open_writer",
+    "output_format",
+    "read_records",
+    "write_records",
+]
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -29,17 +41,6 @@ if TYPE_CHECKING:
     from airflow_provider_inventory.records.manifest import Manifest, Watermark
     from airflow_provider_inventory.records.storage import PathArgument, RecordFileWriter
     from airflow_provider_inventory.window import Window
-
-OutputFormat = Literal["jsonl", "jsonl.gz", "parquet"]
-
-
-def output_format(name: str) -> OutputFormat:
-    """The format a file name means: ``parquet`` for ``.parquet``, ``jsonl.gz`` for ``.gz``,
-    else ``jsonl``."""
-    lowered = name.lower()
-    if lowered.endswith(".parquet"):
-        return "parquet"
-    return "jsonl.gz" if name.endswith(".gz") else "jsonl"
 
 
 def check_output_path(
@@ -120,6 +121,9 @@ def write_records(
 def read_records(source: Manifest | Mapping[str, Any] | PathArgument) -> Iterator[Record]:
     """Stream the records of a file an operator wrote (JSON Lines, gzip or Parquet).
 
+    Change sets (``changes=True``) read back the same from every format: records marked with
+    ``_change`` and ``_seen_at``, tombstones as ``{"id", "_change": "deleted", "_seen_at"}``.
+
     Args:
         source: a manifest (as returned by an operator through XCom), a path string or URI, a
             ``pathlib`` path, or an ``ObjectStoragePath``. The file name picks the format.
@@ -145,10 +149,11 @@ def read_records(source: Manifest | Mapping[str, Any] | PathArgument) -> Iterato
     path = storage_path(source, "read_records source")
     fs = filesystem(path, "read_records source")
     if output_format(path.name) == "parquet":
+        from airflow_provider_inventory.records.changes import tidy_change_records
         from airflow_provider_inventory.records.parquet import iter_parquet, require_pyarrow
 
         require_pyarrow("read_records source", str(path))
-        return iter_parquet(path, fs)
+        return tidy_change_records(iter_parquet(path, fs))
     from airflow_provider_inventory.records.jsonl import iter_jsonl
 
     return iter_jsonl(path, fs)

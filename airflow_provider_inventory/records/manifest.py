@@ -11,7 +11,7 @@ from airflow_provider_inventory._http.background import close_iterator
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.exceptions import XComLimitExceededError
 from airflow_provider_inventory.records.filtering import check_field_name, field_getter
-from airflow_provider_inventory.records.formats import OutputFormat, output_format
+from airflow_provider_inventory.records.format_names import OutputFormat, output_format
 from airflow_provider_inventory.window import Window, format_instant, parse_api_timestamp
 
 DEFAULT_MAX_XCOM_RECORDS = 10_000

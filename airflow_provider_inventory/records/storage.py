@@ -179,14 +179,19 @@ class AtomicFile:
         path: the final file (from :func:`storage_path`).
         fs: its filesystem (from :func:`filesystem`).
         kind: the writer's name, for error messages ("JsonlWriter").
+        lineage: report the committed file to Airflow's hook lineage (``False`` for the
+            provider's own state, such as change-set snapshots).
 
     Attributes:
         sink: the counting byte stream to write to, once :meth:`open` was called.
         state: ``"new"``, ``"open"``, ``"committed"`` or ``"aborted"``.
     """
 
-    def __init__(self, path: ObjectStoragePath, fs: AbstractFileSystem, kind: str) -> None:
+    def __init__(
+        self, path: ObjectStoragePath, fs: AbstractFileSystem, kind: str, *, lineage: bool = True
+    ) -> None:
         self.path = path
+        self.lineage = lineage
         self.fs = fs
         self.kind = kind
         self.temp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
@@ -244,7 +249,8 @@ class AtomicFile:
             self.abort()
             raise
         self.state = "committed"
-        record_lineage(self.path, "output")
+        if self.lineage:
+            record_lineage(self.path, "output")
 
     def abort(self) -> None:
         """Close and remove the temporary file; safe to call twice."""

@@ -208,6 +208,8 @@ def test_template_fields_cover_every_user_argument() -> None:
         "updated_since",
         "updated_before",
         "output_path",
+        "snapshot_path",
+        "max_deleted_fraction",
     }
     assert set(CommerceLayerListOperator.template_fields) == {
         "commercelayer_conn_id",
@@ -224,6 +226,8 @@ def test_template_fields_cover_every_user_argument() -> None:
         "updated_since",
         "updated_before",
         "output_path",
+        "snapshot_path",
+        "max_deleted_fraction",
     }
     assert set(CommerceLayerPartitionPlanOperator.template_fields) == {
         "commercelayer_conn_id",
