@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Airflow is large: let Python cache its bytecode, or every test process recompiles it (~10 s).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install demo test test-lowest test-matrix lint typecheck unit bench bench-smoke build check-dist check-wheel clean
+.PHONY: install demo test test-lowest test-matrix lint typecheck unit bench bench-smoke build check-dist check-wheel docs clean
 
 # Airflow releases `make test-matrix` runs the suite on: the lowest supported and the newest.
 # Each has a pin list in ci/pins/airflow-<release>.txt; NEWEST is also what `make test` uses.
@@ -73,6 +73,18 @@ check-dist: build
 check-wheel: build
 	bash scripts/check_wheel.sh $(BIN)/uv $(LOWEST) $(NEWEST)
 
+## docs: the documentation site in docs/_build/html (Sphinx, MyST pages, the API reference from
+## the docstrings); every warning and every unresolved reference fails it. -E re-reads every page,
+## so a warning in an unchanged page is not hidden by an incremental build.
+$(VENV)/.docs-installed: pyproject.toml | $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --group docs
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(BIN)/sphinx-build -b html -E -W --keep-going -n -q docs docs/_build/html
+	INVENTORY_DOCS_BUILT=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_docs.py -k built_api_reference
+	@echo "==> docs/_build/html/index.html"
+
 ## bench: the full benchmarks (minutes); bench-smoke: small sizes, correctness only.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
@@ -81,4 +93,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke
 
 clean:
-	rm -rf $(VENV) $(MATRIX) dist .demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(MATRIX) dist .demo .mypy_cache .ruff_cache .pytest_cache docs/_build docs/api
