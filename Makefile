@@ -77,7 +77,7 @@ check-wheel: build
 ## the docstrings); every warning and every unresolved reference fails it. -E re-reads every page,
 ## so a warning in an unchanged page is not hidden by an incremental build.
 $(VENV)/.docs-installed: pyproject.toml | $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --group docs
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --group docs -c ci/pins/airflow-$(NEWEST).txt
 	touch $@
 
 docs: $(VENV)/.docs-installed

@@ -56,15 +56,15 @@ exclude_patterns = ["_build", "examples", "README.md"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
-# Autodoc: members in source order, signatures with their type hints, Google-style sections
-# ("Args:", "Returns:", "Attributes:") read by napoleon next to reST field lists.
+# Autodoc: members in source order, signatures with their type hints.
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_preserve_defaults = True  # `clock=time.monotonic`, not an unparsable `<built-in ...>`
 autodoc_default_options = {"show-inheritance": True}
+python_use_unqualified_type_names = True  # `RecordStream`, linked, not its dotted path
 # Google-style sections ("Args:", "Returns:", "Attributes:") of classes and callables, read by
-# napoleon next to reST field lists. Not of attributes and data: napoleon would read the first
-# words before a colon of their prose ("How a field is stored: ...") as a type.
+# napoleon next to reST field lists (properties' too). Not of attributes and data: napoleon would
+# read the words before a colon of their prose ("How a field is stored: ...") as a type.
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True  # "Attributes:" as fields: no second description of each attribute
 napoleon_use_rtype = False
@@ -165,6 +165,8 @@ def _google_sections(  # noqa: PLR0917  (the signature of a Sphinx event handler
 ) -> None:
     if what in _NAPOLEON_KINDS:
         napoleon._process_docstring(app, what, name, obj, options, lines)
+    elif what == "property":  # its sections ("Raises:"), without reading its prose as a type
+        napoleon._process_docstring(app, "method", name, obj, options, lines)
 
 
 def _builtins_are_builtins(app: Any, doctree: Any) -> None:
