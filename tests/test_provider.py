@@ -129,7 +129,7 @@ def test_package_metadata_points_at_the_readme_and_carries_the_license() -> None
     assert meta["License-Expression"] == "Apache-2.0"
 
 
-def tested_python_versions() -> set[str]:
+def ci_python_versions() -> set[str]:
     """The Python versions CI runs the suite on: the ``PYTHON=pythonX.Y`` interpreters ``.ci/run``
     and the Makefile name (``make`` builds every virtualenv with ``$(PYTHON)``)."""
     text = (REPO / ".ci" / "run").read_text() + (REPO / "Makefile").read_text()
@@ -141,7 +141,7 @@ def test_the_classifiers_list_exactly_the_python_versions_ci_tests() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     prefix = "Programming Language :: Python :: 3."
     listed = {c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if c.startswith(prefix)}
-    tested = tested_python_versions()
+    tested = ci_python_versions()
 
     assert tested, ".ci/run names no interpreter: export PYTHON=python3.X there"
     assert listed == tested
