@@ -137,6 +137,11 @@ nitpick_ignore_regex = [
 ]
 
 
+# The API reference is regenerated before every build (see apigen.py), so a fresh clone has it
+# and a new public module gets its page.
+apigen.write_api_pages(DOCS / "api")
+
+
 def _resolve_short_name(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     """Resolve a Python reference by its unqualified name when exactly one documented object has
     it (annotations imported under ``TYPE_CHECKING`` keep only the short name, and docstrings
