@@ -4,9 +4,15 @@
 cross-reference that does not resolve (nitpicky mode).
 
 No intersphinx: the build must work offline (CI reaches PyPI but not docs sites), so references
-to other projects' types (Airflow, requests, pendulum, pyarrow...) cannot resolve; they are
-listed in ``nitpick_ignore_regex`` below by package, never one by one, so a broken reference to
-this provider's own objects still fails the build.
+to other projects' types (Airflow, requests, pendulum, pyarrow, the standard library...) cannot
+resolve. ``nitpick_ignore_regex`` below lists them by package (and by the short names modules
+import under ``TYPE_CHECKING``), plus the provider's private modules and type variables; any
+other unresolved reference, to this provider's public objects above all, fails the build.
+
+Three small event handlers keep the API reference exact: unqualified names resolve to the one
+documented object that has them (``missing-reference``), builtins in annotations are not linked to
+an attribute of the same name, and dataclass defaults such as ``<factory>`` do not break signature
+parsing.
 """
 
 from __future__ import annotations
