@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Airflow is large: let Python cache its bytecode, or every test process recompiles it (~10 s).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install demo test test-lowest test-matrix test-latest locks lint typecheck unit bench bench-smoke build check-dist check-wheel clean
+.PHONY: install demo test test-lowest test-matrix test-latest locks lint typecheck unit bench bench-smoke build check-dist check-wheel docs clean
 
 # Airflow releases CI runs the suite on: the lowest supported and the newest (`make test` uses
 # NEWEST). Each has a complete lock of its whole environment in ci/locks/airflow-<release>.txt:
@@ -25,6 +25,8 @@ LOCK_DATE_3.0 := 2025-07-01T00:00:00Z
 # Exceptions to a release's era, each a floor in pyproject.toml: urllib3 >= 2.6.3 (bounded
 # decompression) came out in January 2026.
 LOCK_NEWER_3.0 := --exclude-newer-package urllib3=2026-01-08T00:00:00Z
+# Dependency groups beyond dev in a release's lock: the docs are built on the newest only.
+LOCK_GROUPS_3.3 := --group docs
 # The newest release tracks the present: move this date forward on purpose, in a commit of its own.
 LOCK_DATE_3.3 := 2026-12-01T00:00:00Z
 LOCK_PYTHON := 3.10
@@ -69,12 +71,12 @@ lock-%: | $(UV)
 	@$(UV) --version | grep -q " $(UV_VERSION) " || $(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
 	@test -n "$(LOCK_DATE_$*)" || { echo "no LOCK_DATE_$* in the Makefile" >&2; exit 1; }
 	{ \
-		echo "# The whole test environment for Airflow $*: the provider with all its extras and its dev"; \
-		echo "# group, resolved by uv $(UV_VERSION) from ci/locks/airflow-$*.in and pyproject.toml, with"; \
+		echo "# The whole test environment for Airflow $*: the provider with all its extras, its dev group"; \
+		echo "# $(LOCK_GROUPS_$*) resolved by uv $(UV_VERSION) from ci/locks/airflow-$*.in and pyproject.toml, with"; \
 		echo "# only the packages uploaded before $(LOCK_DATE_$*) (--exclude-newer), for Python >= $(LOCK_PYTHON)"; \
 		echo "# on any platform (--universal)$(if $(LOCK_NEWER_$*), and the exceptions: $(LOCK_NEWER_$*),). Made by"; \
 		echo "# \`make locks\`; never edit it by hand."; \
-		$(UV) pip compile --no-progress pyproject.toml ci/locks/airflow-$*.in --group dev --all-extras \
+		$(UV) pip compile --no-progress pyproject.toml ci/locks/airflow-$*.in --group dev $(LOCK_GROUPS_$*) --all-extras \
 			--universal --python-version $(LOCK_PYTHON) --exclude-newer $(LOCK_DATE_$*) $(LOCK_NEWER_$*) \
 			--custom-compile-command "make locks"; \
 	} > ci/locks/airflow-$*.txt.tmp
@@ -133,6 +135,15 @@ check-dist: build
 check-wheel: build
 	bash scripts/check_wheel.sh $(UV) $(LOWEST) $(NEWEST)
 
+## docs: the documentation site in docs/_build/html (Sphinx, MyST pages, the API reference from
+## the docstrings); every warning and every unresolved reference fails it. -E re-reads every page,
+## so a warning in an unchanged page is not hidden by an incremental build.
+## The docs group is in the newest release's lock, so the development virtualenv has it.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -b html -E -W --keep-going -n -q docs docs/_build/html
+	INVENTORY_DOCS_BUILT=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_docs.py -k built_api_reference
+	@echo "==> docs/_build/html/index.html"
+
 ## bench: the full benchmarks (minutes); bench-smoke: small sizes, correctness only.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
@@ -141,4 +152,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --smoke
 
 clean:
-	rm -rf $(VENV) $(MATRIX) dist .demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(MATRIX) dist .demo .mypy_cache .ruff_cache .pytest_cache docs/_build docs/api

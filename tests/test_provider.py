@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from airflow_provider_inventory import get_provider_info
 
 PACKAGE = "airflow-provider-inventory"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +127,21 @@ def test_package_metadata_points_at_the_readme_and_carries_the_license() -> None
     assert "Framework :: Apache Airflow :: Provider" in meta.get_all("Classifier")
     assert "airflow-provider" in (meta["Keywords"] or "")
     assert meta["License-Expression"] == "Apache-2.0"
+
+
+def ci_python_versions() -> set[str]:
+    """The Python versions CI runs the suite on: the ``PYTHON=pythonX.Y`` interpreters ``.ci/run``
+    and the Makefile name (``make`` builds every virtualenv with ``$(PYTHON)``)."""
+    text = (REPO / ".ci" / "run").read_text() + (REPO / "Makefile").read_text()
+    return set(re.findall(r"^\s*(?:export\s+)?PYTHON\s*[?:]?=\s*python(3\.\d+)\s*$", text, re.M))
+
+
+def test_the_classifiers_list_exactly_the_python_versions_ci_tests() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    prefix = "Programming Language :: Python :: 3."
+    listed = {c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if c.startswith(prefix)}
+    tested = ci_python_versions()
+
+    assert tested, ".ci/run names no interpreter: export PYTHON=python3.X there"
+    assert listed == tested

@@ -60,7 +60,7 @@ class RecordStream(Iterator[Record]):
     """The records of one listing, fetched page by page while they are consumed.
 
     Args:
-        pages: the listing's pages (see :mod:`.paginators`); not iterated before the first
+        pages: the listing's pages (see ``_http.paginators``); not iterated before the first
             record is asked for.
         what: the listing's name for log lines ("Pack serial numbers").
         stats: the hook's client counters (requests, retries, seconds paced), read at the start

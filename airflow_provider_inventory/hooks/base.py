@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class InventoryHook(BaseHook):
     """Base for the Pack and Commerce Layer hooks.
 
-    Subclasses implement :meth:`_build_client`. The client (and its pooled session) is created on
+    Subclasses implement ``_build_client()``. The client (and its pooled session) is created on
     first use and closed by :meth:`close` or by leaving a ``with`` block.
     """
 

@@ -17,12 +17,22 @@ one id range and writes its own file; together the files hold exactly the unpart
     ).expand(partition=plan.output)
 
 The mapped tasks run wherever the executor puts them (CeleryExecutor workers,
-KubernetesExecutor pods). Commerce Layer limits requests per client IP and organization, and
-client-side pacing is shared only within one process: cap the concurrency that shares an IP with
-an Airflow pool (``airflow pools set commercelayer_api 4 "Commerce Layer rate limit"``, then
-``pool="commercelayer_api"``), and set the connection's ``rate_limit_average`` /
-``rate_limit_burst`` extras to the limit divided by the pool's slots, so the slots together stay
-under the documented limit. Within one task, ``max_workers`` parallelises with one shared pacer.
+KubernetesExecutor pods). Commerce Layer limits requests per client IP and organization; the
+pacing needs no arithmetic from you:
+
+- the processes of one host (every task instance, the triggerer's triggers) draw from one rate
+  budget and share one access token, kept in small locked files in the host's cache directory
+  (``INVENTORY_CACHE_DIR``, else ``[inventory] cache_dir``); the connection extra
+  ``host_sharing: false`` or ``INVENTORY_HOST_SHARING=false`` keeps the budget per process;
+- pacers on different hosts share nothing and need nothing: each follows the server's
+  ``X-Ratelimit-Remaining``, slowing down when others spend the budget and on a 429;
+- so leave the ``rate_limit_*`` extras unset (the advertised limits are adopted) or set them to
+  the account's real limits, never divided by a pool's slots or the number of workers, and bound
+  how many tasks run at once with an Airflow pool
+  (``airflow pools set commercelayer_api 8 "Commerce Layer"``, then ``pool="commercelayer_api"``).
+
+Within one task, ``max_workers`` parallelises with one shared pacer. The documentation's
+"Scaling out and rate budgets" page has the details.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ Everything that decides the outcome is in its kwargs, so running it twice (a tri
 gives the same result.
 
 The asset watchers' change detection (:mod:`airflow_provider_inventory.triggers.changes`) builds
-on the plumbing here too: :class:`HookInThread`, the argument checks, :func:`classpath`,
-:func:`is_transient` and :func:`describe_error`.
+on the plumbing here too: :class:`HookInThread`, the argument checks, ``classpath()``,
+``is_transient()`` and ``describe_error()``.
 
 Event payloads of :class:`PollingTrigger`::
 

@@ -2,10 +2,11 @@
 
 ``dag.test()`` needs a migrated metadata database and finds the DAG it runs in a DAG bundle.
 The session fixture :func:`airflow_db` migrates the throwaway database the top-level conftest
-configured and declares two local bundles: ``example_dags/`` (the shipped examples) and
-``tests/dags/dag_files/`` (DAGs that exist only for tests; put test DAG files there, not in test
-modules). Tests request ``airflow_db`` (or use it through ``pytestmark``), then use the helpers
-in :mod:`tests.dags.dagruns` to run a DAG and read its results.
+configured and declares three local bundles: ``example_dags/`` (the shipped examples),
+``docs/examples/`` (the documentation's examples) and ``tests/dags/dag_files/`` (DAGs that exist
+only for tests; put test DAG files there, not in test modules). Tests request ``airflow_db`` (or
+use it through ``pytestmark``), then use the helpers in :mod:`tests.dags.dagruns` to run a DAG and
+read its results.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.dagruns import EXAMPLE_DAGS, TEST_DAGS
+from tests.dags.dagruns import DOCS_EXAMPLES, EXAMPLE_DAGS, TEST_DAGS
 
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
@@ -32,6 +33,7 @@ def airflow_db() -> Iterator[None]:
     """Migrate the test metadata database once and point Airflow's DAG bundles at our DAGs."""
     bundles = [
         _bundle("inventory_examples", EXAMPLE_DAGS),
+        _bundle("inventory_docs_examples", DOCS_EXAMPLES),
         _bundle("inventory_test_dags", TEST_DAGS),
     ]
     overrides = {

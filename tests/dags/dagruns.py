@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 #: The shipped example DAGs (one DAG bundle).
 EXAMPLE_DAGS = REPO / "example_dags"
+#: The documentation's example DAGs (another DAG bundle; ``tests/dags/test_docs_examples.py``).
+DOCS_EXAMPLES = REPO / "docs" / "examples"
 #: DAG files that exist only for tests (another DAG bundle).
 TEST_DAGS = Path(__file__).resolve().parent / "dag_files"
 
@@ -91,7 +93,12 @@ def register_for_airflow_3_0(dag: DAG) -> None:
     from airflow.serialization.serialized_objects import SerializedDAG
 
     DagBundlesManager().sync_bundles_to_db()
-    in_examples = Path(dag.fileloc).resolve().is_relative_to(EXAMPLE_DAGS)
-    bundle = "inventory_examples" if in_examples else "inventory_test_dags"
+    fileloc = Path(dag.fileloc).resolve()
+    if fileloc.is_relative_to(EXAMPLE_DAGS):
+        bundle = "inventory_examples"
+    elif fileloc.is_relative_to(DOCS_EXAMPLES):
+        bundle = "inventory_docs_examples"
+    else:
+        bundle = "inventory_test_dags"
     scheduler_dag = SerializedDAG.deserialize_dag(SerializedDAG.serialize_dag(dag))
     SchedulerDAG.bulk_write_to_db(bundle, None, [scheduler_dag])

@@ -228,3 +228,22 @@ def test_flattened_fields() -> None:
         "code",
         "code_id",
     }
+
+
+def test_module_doc_advises_the_host_shared_budget_not_divided_limits() -> None:
+    """The module doc's scaling advice matches the pacing: the processes of a host share one rate
+    budget (a state file in the cache directory, unless host sharing is off) and the limits are
+    the account's, never divided by a pool's slots."""
+    import re
+
+    from airflow_provider_inventory._http.hoststate import ENV_CACHE_DIR, ENV_HOST_SHARING
+    from airflow_provider_inventory.operators import commercelayer
+
+    doc = " ".join((commercelayer.__doc__ or "").split())
+
+    assert not re.search(r"shared only within one process|divided by the pool", doc)
+    assert "one rate budget" in doc
+    assert "never divided" in doc
+    assert ENV_CACHE_DIR in doc
+    assert ENV_HOST_SHARING in doc
+    assert "host_sharing" in doc
