@@ -71,11 +71,10 @@ lock-%: | $(UV)
 	@$(UV) --version | grep -q " $(UV_VERSION) " || $(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
 	@test -n "$(LOCK_DATE_$*)" || { echo "no LOCK_DATE_$* in the Makefile" >&2; exit 1; }
 	{ \
-		echo "# The whole test environment for Airflow $*: the provider with all its extras, its dev group"; \
-		echo "# $(LOCK_GROUPS_$*) resolved by uv $(UV_VERSION) from ci/locks/airflow-$*.in and pyproject.toml, with"; \
-		echo "# only the packages uploaded before $(LOCK_DATE_$*) (--exclude-newer), for Python >= $(LOCK_PYTHON)"; \
-		echo "# on any platform (--universal)$(if $(LOCK_NEWER_$*), and the exceptions: $(LOCK_NEWER_$*),). Made by"; \
-		echo "# \`make locks\`; never edit it by hand."; \
+		echo "# The whole test environment for Airflow $*, resolved by uv $(UV_VERSION) from"; \
+		echo "# ci/locks/airflow-$*.in and pyproject.toml (all extras; groups: dev $(LOCK_GROUPS_$*))"; \
+		echo "# with only the packages uploaded before $(LOCK_DATE_$*) (--exclude-newer$(if $(LOCK_NEWER_$*),; except $(LOCK_NEWER_$*)))"; \
+		echo "# for Python >= $(LOCK_PYTHON) on any platform (--universal). Made by \`make locks\`; never edit it."; \
 		$(UV) pip compile --no-progress pyproject.toml ci/locks/airflow-$*.in --group dev $(LOCK_GROUPS_$*) --all-extras \
 			--universal --python-version $(LOCK_PYTHON) --exclude-newer $(LOCK_DATE_$*) $(LOCK_NEWER_$*) \
 			--custom-compile-command "make locks"; \
