@@ -26,7 +26,7 @@ LOCK_DATE_3.0 := 2025-07-01T00:00:00Z
 # decompression) came out in January 2026.
 LOCK_NEWER_3.0 := --exclude-newer-package urllib3=2026-01-08T00:00:00Z
 # Dependency groups beyond dev in a release's lock: the docs are built on the newest only.
-LOCK_GROUPS_3.3 := --group docs
+LOCK_GROUPS_3.3 := docs
 # The newest release tracks the present: move this date forward on purpose, in a commit of its own.
 LOCK_DATE_3.3 := 2026-12-01T00:00:00Z
 LOCK_PYTHON := 3.10
@@ -72,10 +72,10 @@ lock-%: | $(UV)
 	@test -n "$(LOCK_DATE_$*)" || { echo "no LOCK_DATE_$* in the Makefile" >&2; exit 1; }
 	{ \
 		echo "# The whole test environment for Airflow $*, resolved by uv $(UV_VERSION) from"; \
-		echo "# ci/locks/airflow-$*.in and pyproject.toml (all extras; groups: dev $(LOCK_GROUPS_$*))"; \
+		echo "# ci/locks/airflow-$*.in and pyproject.toml (all extras; groups: $(strip dev $(LOCK_GROUPS_$*)))"; \
 		echo "# with only the packages uploaded before $(LOCK_DATE_$*) (--exclude-newer$(if $(LOCK_NEWER_$*),; except $(LOCK_NEWER_$*)))"; \
 		echo "# for Python >= $(LOCK_PYTHON) on any platform (--universal). Made by \`make locks\`; never edit it."; \
-		$(UV) pip compile --no-progress pyproject.toml ci/locks/airflow-$*.in --group dev $(LOCK_GROUPS_$*) --all-extras \
+		$(UV) pip compile --no-progress pyproject.toml ci/locks/airflow-$*.in $(addprefix --group ,dev $(LOCK_GROUPS_$*)) --all-extras \
 			--universal --python-version $(LOCK_PYTHON) --exclude-newer $(LOCK_DATE_$*) $(LOCK_NEWER_$*) \
 			--custom-compile-command "make locks"; \
 	} > ci/locks/airflow-$*.txt.tmp
