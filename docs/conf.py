@@ -107,6 +107,7 @@ _EXTERNAL_PACKAGES = (
     "logging",
     "os",
     "pathlib",
+    "heapq",
     "queue",
     "re",
     "socketserver",
@@ -125,6 +126,7 @@ _EXTERNAL_NAMES = (
     "Callable",
     "Connection",
     "Context",
+    "datetime",
     "ObjectStoragePath",
     "PokeReturnValue",
     "TaskDeferred",
@@ -137,7 +139,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"airflow_provider_inventory\.(\w+\.)*_\w+\..*"),
     # Private aliases: a filter value is a string, a list of strings or None (the parameter says
     # which); a trigger's readiness and a fetched page are internal.
-    (r"py:.*", r"FilterValue|Readiness|Page"),
+    (r"py:.*", r"FilterValue|Readiness|Page|ResourceSchema"),
     # Type variables of generic classes (``PollingTrigger[H, T]``, ``InventoryListOperator[HookT]``).
     (r"py:.*", r"(airflow_provider_inventory\.[\w.]+\.)?(H|T|HookT)"),
 ]

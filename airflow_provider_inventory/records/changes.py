@@ -75,6 +75,7 @@ from airflow_provider_inventory.window import format_instant
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
+#: What happened to a record since the previous snapshot.
 ChangeKind = Literal["created", "updated", "deleted"]
 #: The field that marks each record of a change set with its :data:`ChangeKind`.
 CHANGE_FIELD = "_change"

@@ -2,8 +2,9 @@
 
 Packages and stock locations have hand-written data (:mod:`.data`); every other type of the
 bundled schema (``stock_items``, ``shipments``, ``skus``...) is served generically from a
-:class:`ResourceStore` that tests fill with :meth:`~airflow_provider_inventory.sandbox.Sandbox.
-add_resources`: its attributes, sorts, filters (attributes, ``<relationship>_id`` and one level
+:class:`ResourceStore` that tests fill with
+:meth:`~airflow_provider_inventory.sandbox.server.Sandbox.add_resources`: its attributes, sorts,
+filters (attributes, ``<relationship>_id`` and one level
 through to-one relationships to other served types) and includes follow the schema, and
 anything else is refused with a 400 as a strict server would. :func:`sample_records` makes
 records of the schema's types.
