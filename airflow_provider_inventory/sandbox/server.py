@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import socket
 import sys
@@ -149,6 +150,7 @@ class Sandbox:
         seed: int = 0,
         *,
         serial_numbers: int = 200,
+        products: int = 5,
         packages: int = 100,
         stock_locations: int = 5,
         pack_link_style: str = "absolute",
@@ -186,6 +188,7 @@ class Sandbox:
         self._store = DataStore(
             seed=seed,
             serial_numbers=serial_numbers,
+            products=products,
             packages=packages,
             stock_locations=stock_locations,
         )
@@ -310,6 +313,21 @@ class Sandbox:
     def warehouses(self) -> dict[str, list[str]]:
         """Pack warehouse id -> the stock ids it holds (for the warehouse endpoint)."""
         return self._store.warehouses()
+
+    def pack_records(
+        self, resource: str, *, warehouse_id: str | None = None, include: tuple[str, ...] = ()
+    ) -> list[Record]:
+        """Copies of the records of a Pack list endpoint other than serial numbers, as the API
+        returns them unfiltered in its default order (``products``, ``stocks``,
+        ``product-warehouses``, ``fulfillments``, ``shipping-services``; with
+        ``warehouse_id``, the warehouse's ``products`` or ``fulfillments``), with ``include``
+        nested in. KeyError for an unknown warehouse."""
+        world = self._store.pack_world
+        records = world.records(resource, warehouse_id)
+        if records is None:
+            raise KeyError(warehouse_id)
+        warehouse = warehouse_id is not None
+        return copy.deepcopy([world.render(resource, r, include, warehouse) for r in records])
 
     def packages(self) -> list[Record]:
         """Copies of the current packages in flat form, ordered by (created_at, id):
