@@ -124,7 +124,9 @@ def test_each_documented_filter_selects_exactly(
     full = sandbox_env.pack_records(resource, warehouse_id=warehouse, include=extra)
     # The last record's value: for most filters a value that selects some records, not all.
     value = _value_of(full[-1], name)
-    expected = [plain for plain, r in zip(everything, full) if _matches(r, name, value)]
+    expected = [
+        plain for plain, r in zip(everything, full, strict=True) if _matches(r, name, value)
+    ]
 
     records = hook.list_resources(resource, filters={name: value}, warehouse_id=warehouse)
 
