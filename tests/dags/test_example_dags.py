@@ -12,11 +12,11 @@ from airflow_provider_inventory.records import read_records
 from airflow_provider_inventory.sandbox import Sandbox
 from example_dags.example_commercelayer_packages import commercelayer_packages_dag
 from example_dags.example_inventory_sync import inventory_sync_dag
-from example_dags.example_pack_shipped_context import pack_shipped_context_dag
 from example_dags.example_pack_serial_numbers import (
     SANDBOX_PRODUCT_ID,
     pack_serial_numbers_dag,
 )
+from example_dags.example_pack_shipped_context import pack_shipped_context_dag
 from tests.dags.dagruns import EXAMPLE_DAGS, asset_events, run_dag, xcom_value
 
 pytestmark = [
