@@ -55,8 +55,6 @@ class PackResource:
         query: whether ``query=`` (free-text search) is documented.
         single: whether ``GET {path}/{id}`` is documented.
         choices: the documented values of enumerated filters.
-        single_valued: filters on fields a record has one value of, so that the listings of
-            several values of one such filter cannot share a record.
         path_filters: filters that are part of the path (one listing per value, required).
         fields: ``(name, kind, nullable)`` of each documented field, in the API's order.
         key: the fields that identify a record (repeats are dropped by it).
@@ -72,7 +70,6 @@ class PackResource:
     query: bool = False
     single: bool = False
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    single_valued: frozenset[str] = frozenset()
     path_filters: tuple[str, ...] = ()
     fields: tuple[ColumnSpec, ...] = ()
     key: tuple[str, ...] = ("id",)
@@ -182,7 +179,6 @@ RESOURCES: dict[tuple[str, str], PackResource] = {
             "organization",
             f"{_ORG}/serial-numbers",
             filters=("product_id", "stock_id", "code"),
-            single_valued=frozenset({"product_id", "stock_id", "code"}),
             fields=_SERIAL_NUMBER_FIELDS,
         ),
         PackResource(
@@ -190,7 +186,6 @@ RESOURCES: dict[tuple[str, str], PackResource] = {
             "warehouse",
             f"{_WAREHOUSE}/products/{{product_id}}/serial-numbers",
             filters=("product_id", "stock_id", "code"),
-            single_valued=frozenset({"product_id", "stock_id", "code"}),
             path_filters=("product_id",),
             fields=_SERIAL_NUMBER_FIELDS,
         ),
@@ -203,7 +198,6 @@ RESOURCES: dict[tuple[str, str], PackResource] = {
             query=True,
             single=True,
             choices={"type": ("standard", "virtual_bundle")},
-            single_valued=frozenset({"id", "type"}),
             fields=_PRODUCT_FIELDS,
         ),
         PackResource(
@@ -215,7 +209,6 @@ RESOURCES: dict[tuple[str, str], PackResource] = {
             # The docs list `sort` here without its keys: those of the organization endpoint.
             sorts=("name", "created_at"),
             query=True,
-            single_valued=frozenset({"organization_id"}),
             fields=_PRODUCT_FIELDS,
         ),
         PackResource(
@@ -224,7 +217,6 @@ RESOURCES: dict[tuple[str, str], PackResource] = {
             f"{_ORG}/stocks",
             filters=("product_id", "warehouse_id"),
             includes=("locatable", "product", "warehouse"),
-            single_valued=frozenset({"product_id", "warehouse_id"}),
             fields=_STOCK_FIELDS,
         ),
         PackResource(
@@ -233,7 +225,6 @@ RESOURCES: dict[tuple[str, str], PackResource] = {
             f"{_ORG}/product-warehouses",
             filters=("product_id", "warehouse_id"),
             includes=("product", "warehouse"),
-            single_valued=frozenset({"product_id", "warehouse_id"}),
             fields=_PRODUCT_WAREHOUSE_FIELDS,
             key=("product_id", "warehouse_id"),
             windowed=False,
@@ -254,7 +245,6 @@ RESOURCES: dict[tuple[str, str], PackResource] = {
             sorts=("created_at",),
             single=True,
             choices={"status": _FULFILLMENT_STATUSES},
-            single_valued=frozenset({"status", "warehouse_id"}),
             fields=_FULFILLMENT_FIELDS,
         ),
         PackResource(
@@ -265,7 +255,6 @@ RESOURCES: dict[tuple[str, str], PackResource] = {
             includes=("orders", "orders.brand"),
             sorts=("created_at", "release_at", "shipped_at"),
             choices={"status": _FULFILLMENT_STATUSES},
-            single_valued=frozenset({"organization_id", "status", "release_at"}),
             fields=_FULFILLMENT_FIELDS,
         ),
         PackResource(
@@ -274,7 +263,6 @@ RESOURCES: dict[tuple[str, str], PackResource] = {
             f"{_ORG}/shipping-services",
             filters=("carrier_code", "integration_id", "enabled", "type"),
             choices={"enabled": ("true", "false")},
-            single_valued=frozenset({"carrier_code", "integration_id", "enabled", "type"}),
             fields=_SHIPPING_SERVICE_FIELDS,
         ),
     )
@@ -297,14 +285,11 @@ class Plan:
     Attributes:
         resource: the table row.
         listings: one per combination of filter values, in the order the values were given.
-        disjoint: no two listings can share a record (at most one filter has several values,
-            and it is single-valued), so their pages merge without remembering ids.
         includes: the includes sent.
     """
 
     resource: PackResource
     listings: list[Listing]
-    disjoint: bool
     includes: tuple[str, ...]
 
 
@@ -401,9 +386,7 @@ def plan_listings(
         )
         params = {f"filter[{name}]": value for name, value in chosen.items()}
         listings.append(Listing(f"v1/{path}", tuple({**params, **fixed, **paging}.items())))
-    several = [name for name in names if len(values[name]) > 1]
-    disjoint = len(several) <= 1 and all(name in resource.single_valued for name in several)
-    return Plan(resource, listings, disjoint, includes)
+    return Plan(resource, listings, includes)
 
 
 def _filter_values(
