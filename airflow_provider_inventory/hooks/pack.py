@@ -91,7 +91,8 @@ DEFAULT_PAGE_SIZE_PARAM = "per_page"
 
 
 class PackHook(InventoryHook):
-    """Reads serial numbers from Pack (``api.pack.cloud``, REST API v1).
+    """Reads serial numbers and the other documented list resources from Pack
+    (``api.pack.cloud``, REST API v1).
 
     Connection fields: host (default ``https://api.pack.cloud``; a host without a scheme gets
     ``https://``; a trailing ``/v1`` is ignored), password (the API token), and the extras

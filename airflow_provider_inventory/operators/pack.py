@@ -276,6 +276,7 @@ class PackListOperator(InventoryListOperator["PackHook"]):
         self.per_page = per_page
         self.max_workers = max_workers
         self.allow_undocumented = allow_undocumented
+        self._table_columns: Mapping[str, Column] | None = None
 
     @property
     def listing_name(self) -> str:
@@ -351,7 +352,7 @@ class PackListOperator(InventoryListOperator["PackHook"]):
     def _columns(self, arguments: Mapping[str, Any]) -> Mapping[str, Column]:
         from airflow_provider_inventory.hooks._pack_resources import resource_for
 
-        columns = getattr(self, "_table_columns", None)
+        columns = self._table_columns
         if columns is None:
             warehouse_id = arguments.get("warehouse_id")
             table = resource_for(self.resource, warehouse_id)

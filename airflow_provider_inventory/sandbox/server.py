@@ -135,7 +135,9 @@ class Sandbox:
             requests.get(sb.url + "/v1/organizations/org_sandbox/serial-numbers",
                          headers={"Authorization": f"Bearer {sb.pack_token}"})
 
-    Data is deterministic for a given ``seed``. ``rate_limits`` is None or a dict mapping
+    Data is deterministic for a given ``seed``; ``products`` sets how many Pack products the
+    serial numbers belong to (5 by default; see :mod:`.pack_world` for the rest of the Pack
+    world). ``rate_limits`` is None or a dict mapping
     "uncacheable" (packages) and/or "cacheable" (stock_locations) to
     ``(average_per_minute, burst_per_10s)`` or ``(average, burst, interval_s,
     burst_interval_s)`` (scaled-down windows for tests); only ``/api/...`` requests count.
