@@ -21,6 +21,7 @@ from airflow_provider_inventory.exceptions import (
 )
 from airflow_provider_inventory.hooks.pack import PackHook
 from airflow_provider_inventory.sandbox import Sandbox
+from tests.conftest import set_connections
 
 pytestmark = pytest.mark.sandbox(seed=11, serial_numbers=400, packages=0, stock_locations=0)
 
@@ -462,3 +463,30 @@ def test_expand_survives_a_failing_context_request(sandbox_env: Sandbox, hook: P
 
     assert len(records) == 400
     assert all(r["product"]["id"] == r["product_id"] for r in records)
+
+
+@pytest.mark.sandbox(seed=5, serial_numbers=400, products=8, packages=0, stock_locations=0)
+def test_parallel_listings_share_the_connections_rate_pacer(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connections(
+        sandbox,
+        monkeypatch,
+        pack_extra={"rate_limit_average": 20, "rate_limit_interval": 1, "host_sharing": False},
+    )
+    products = [p["id"] for p in sandbox.pack_records("products")]
+
+    with (
+        PackHook() as pack,
+        pack.iter_serial_numbers(product_id=products, per_page=10, max_workers=8) as stream,
+    ):
+        records = list(stream)
+        paced = stream.counters().paced_seconds
+
+    assert len(records) == 400
+    times = sorted(r.time for r in pack_requests(sandbox))
+    assert len(times) >= 40
+    # Eight threads, one budget: no second of the listing saw more than the limit.
+    busiest = max(sum(t <= start + 1.0 for t in times[i:]) for i, start in enumerate(times))
+    assert busiest <= 20 + 1
+    assert paced > 0
