@@ -68,7 +68,7 @@ from airflow_provider_inventory.exceptions import (
     InventoryConfigError,
     NotFoundError,
 )
-from airflow_provider_inventory.hooks._commercelayer_query import checked_workers
+from airflow_provider_inventory.hooks._commercelayer_query import MAX_WORKERS, checked_workers
 from airflow_provider_inventory.hooks._host import configure_host_state
 from airflow_provider_inventory.hooks._pack_expand import ContextExpander, checked_expand
 from airflow_provider_inventory.hooks._pack_resources import (
@@ -147,6 +147,8 @@ class PackHook(InventoryHook):
             default_headers={"Accept": "application/json"},
             pacer=self._pacer(),
             scrubber=self.scrubber,
+            # every parallel listing, the prefetch and expand's lookups keep a connection
+            pool_size=MAX_WORKERS + 2,
         )
 
     def _auth(self, token: str) -> HeaderTokenAuth:
@@ -244,14 +246,15 @@ class PackHook(InventoryHook):
             InventoryApiError: a request failed after its retries, a page is malformed, or the
                 paging loops, leaves the API's origin or ends short (raised while iterating).
         """
-        table = resource_for(resource, optional_identifier("warehouse_id", warehouse_id))
+        warehouse = optional_identifier("warehouse_id", warehouse_id)
+        table = resource_for(resource, warehouse)
         plan = self._plan(
             table,
             filters=filters,
             include=include,
             sort=sort,
             query=query,
-            warehouse_id=warehouse_id,
+            warehouse_id=warehouse,
             per_page=per_page,
             allow_undocumented=allow_undocumented,
         )

@@ -8,8 +8,12 @@ refuse what Pack does not document before any request; parallel listings equal s
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -490,3 +494,59 @@ def test_parallel_listings_share_the_connections_rate_pacer(
     busiest = max(sum(t <= start + 1.0 for t in times[i:]) for i, start in enumerate(times))
     assert busiest <= 20 + 1
     assert paced > 0
+
+
+@pytest.mark.sandbox(seed=5, serial_numbers=600, products=8, packages=0, stock_locations=0)
+def test_parallel_listings_in_two_processes_share_one_host_budget(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two task processes on one host, each listing four products on four threads.
+    set_connections(
+        sandbox, monkeypatch, pack_extra={"rate_limit_average": 20, "rate_limit_interval": 1}
+    )
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    products = [p["id"] for p in sandbox.pack_records("products")]
+    halves = [products[:4], products[4:]]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.hooks.pack_worker",
+                json.dumps({"products": half, "max_workers": 4, "per_page": 10}),
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for half in halves
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            for line in worker.stdout:  # Airflow may log its configuration first
+                if line.strip() == "READY":
+                    break
+        sandbox.clear_requests()
+        outputs = []
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        for worker in workers:
+            out, _ = worker.communicate(timeout=240)
+            assert worker.returncode == 0
+            outputs.append(next(r for r in out.splitlines() if r.startswith("RESULT ")))
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+
+    ids = [i for output in outputs for i in json.loads(output.removeprefix("RESULT "))["ids"]]
+    assert sorted(ids) == sorted(s["id"] for s in sandbox.serial_numbers())
+    times = sorted(r.time for r in pack_requests(sandbox))
+    assert len(times) >= 60
+    # One budget for both processes (host sharing): no second above the 20/s limit.
+    busiest = max(sum(t <= start + 1.0 for t in times[i:]) for i, start in enumerate(times))
+    assert busiest <= 20 + 1
