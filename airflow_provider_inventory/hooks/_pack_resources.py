@@ -286,11 +286,16 @@ class Plan:
         resource: the table row.
         listings: one per combination of filter values, in the order the values were given.
         includes: the includes sent.
+        disjoint: no record can match two of the listings as long as it does not change: every
+            filter given several values is a documented field of the record itself, which has
+            one value (``product_id``, ``status``), not a field of related records reached
+            with a dot (``orders.id``: a fulfillment of two orders matches both).
     """
 
     resource: PackResource
     listings: list[Listing]
     includes: tuple[str, ...]
+    disjoint: bool = True
 
 
 def resource_for(name: Any, warehouse_id: str | None) -> PackResource:
@@ -386,7 +391,9 @@ def plan_listings(
         )
         params = {f"filter[{name}]": value for name, value in chosen.items()}
         listings.append(Listing(f"v1/{path}", tuple({**params, **fixed, **paging}.items())))
-    return Plan(resource, listings, includes)
+    several = [name for name in names if len(values[name]) > 1]
+    disjoint = all(name in resource.filters and "." not in name for name in several)
+    return Plan(resource, listings, includes, disjoint)
 
 
 def _filter_values(

@@ -71,6 +71,7 @@ from airflow_provider_inventory.exceptions import (
 from airflow_provider_inventory.hooks._commercelayer_query import MAX_WORKERS, checked_workers
 from airflow_provider_inventory.hooks._host import configure_host_state
 from airflow_provider_inventory.hooks._pack_expand import ContextExpander, checked_expand
+from airflow_provider_inventory.hooks._pack_merge import MergedListings
 from airflow_provider_inventory.hooks._pack_resources import (
     RESOURCES,
     FilterArgument,
@@ -577,8 +578,13 @@ class PackHook(InventoryHook):
         return self._pages_fetched
 
     def _pages(self, plan: Plan, what: str, workers: int) -> Iterator[Page]:
-        """The pages of every listing, in turn or on ``workers`` threads; with several
-        listings that could share records, each record only once."""
+        """The pages of every listing, in turn or on ``workers`` threads, each record once.
+
+        Listings that cannot share a record unless it changes (one value per listing of a
+        record's own field) are merged keeping 8 bytes per record
+        (:class:`~airflow_provider_inventory.hooks._pack_merge.MergedListings`); listings that
+        can (several values of ``orders.id``) keep every key (``drop_repeats``).
+        """
         listings = [self._listing_pages(listing, what) for listing in plan.listings]
         if workers > 1:
             pages: Iterator[Page] = paginate_concurrently(listings, workers)
@@ -586,6 +592,8 @@ class PackHook(InventoryHook):
             pages = itertools.chain.from_iterable(listings)
         if len(listings) == 1:
             return pages
+        if plan.disjoint:
+            return MergedListings(what, record_key(plan.resource)).pages(pages)
         return drop_repeats(pages, what, record_key(plan.resource))
 
     def _listing_pages(self, listing: Listing, what: str) -> Iterator[Page]:
