@@ -26,7 +26,7 @@ from typing import Any
 from airflow_provider_inventory._http.paginators import Page
 from airflow_provider_inventory._types import Record
 from airflow_provider_inventory.exceptions import BadResponseError
-from airflow_provider_inventory.window import parse_instant
+from airflow_provider_inventory.window import Window
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class MergedListings:
         self._key = key
         self._now = now
         self._digests = bytearray()
-        self._recent_after: datetime | None = None
+        self._recent = Window()
 
     @property
     def remembered_bytes(self) -> int:
@@ -67,7 +67,7 @@ class MergedListings:
         Raises:
             BadResponseError: a record has no key, so repeats cannot be told apart.
         """
-        self._recent_after = self._now() - CLOCK_SKEW
+        self._recent = Window(since=self._now() - CLOCK_SKEW)
         for page in pages:
             fresh = [record for record in page.records if self._first_time(record)]
             if len(fresh) < len(page.records):
@@ -96,11 +96,13 @@ class MergedListings:
 
     def _maybe_moved(self, record: Record) -> bool:
         """Whether ``record`` may have changed since the merge started (or cannot tell)."""
-        try:
-            updated = parse_instant(record.get("updated_at"), "updated_at")
-        except Exception:
+        updated = record.get("updated_at")
+        if not updated:
             return True
-        return updated is None or self._recent_after is None or updated >= self._recent_after
+        try:
+            return self._recent.contains(updated)  # canonical text is compared as text
+        except BadResponseError:
+            return True
 
     def _seen(self, digest: bytes) -> bool:
         position = self._digests.find(digest)
