@@ -166,3 +166,22 @@ def test_serial_numbers_with_context_to_parquet(
     assert sorted(r["id"] for r in records) == sorted(s["id"] for s in expected)
     assert all(r["product"]["id"] == r["product_id"] for r in records)
     assert all((r["stock"] is None) == (r["stock_id"] is None) for r in records)
+
+
+def test_select_reaches_into_an_include(sandbox_env: Sandbox, context: dict[str, Any]) -> None:
+    records = PackListOperator(
+        task_id="stock",
+        resource="product-warehouses",
+        include=["product"],
+        select=["product_id", "product.name", "quantity_available"],
+    ).execute(context)
+
+    expected = [
+        {
+            "product_id": r["product_id"],
+            "product.name": r["product"]["name"],
+            "quantity_available": r["quantity_available"],
+        }
+        for r in sandbox_env.pack_records("product-warehouses", include=("product",))
+    ]
+    assert records == expected
