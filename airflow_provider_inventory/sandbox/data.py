@@ -146,6 +146,7 @@ class DataStore:
         packages: int,
         stock_locations: int,
         products: int = 5,
+        organization_id: str = "org_sandbox",
         clock: Clock | None = None,
     ) -> None:
         if serial_numbers < 0 or packages < 0 or stock_locations < 0:
@@ -178,7 +179,7 @@ class DataStore:
             products,
             random.Random(f"{seed}:pack-stocks"),
         )
-        self.pack_world = PackWorld(self, random.Random(f"{seed}:pack-world"))
+        self.pack_world = PackWorld(self, random.Random(f"{seed}:pack-world"), organization_id)
         self._generate_commercelayer(random.Random(f"{seed}:cl"), packages, stock_locations)
 
     # ------------------------------------------------------------------ generation

@@ -106,11 +106,14 @@ class PackWorld:
     Args:
         store: the data store whose serial numbers (already generated) the world is built on.
         rng: the world's own random stream.
+        organization_id: the organization the records belong to.
     """
 
-    def __init__(self, store: DataStore, rng: random.Random) -> None:
+    def __init__(
+        self, store: DataStore, rng: random.Random, organization_id: str = "org_sandbox"
+    ) -> None:
         self._store = store
-        self.organization_id = "org_sandbox"
+        self.organization_id = organization_id
         serials = store.serial_numbers()
         self.warehouses = {
             warehouse: {"id": warehouse, "name": f"Warehouse {number + 1}"}
@@ -121,6 +124,8 @@ class PackWorld:
         self.product_warehouses = self._product_warehouses(rng)
         self.shipping_services = self._shipping_services()
         self._fulfillments = self._fulfillments_of(rng, serials)
+        for product in self.products:  # to filter warehouse products on; not sent
+            product["organization_id"] = organization_id
         self._products_by_id = {record["id"]: record for record in self.products}
         self._fulfillment_by_id = {f.record["id"]: f for f in self._fulfillments}
         self._fulfillment_records = [{**f.record, "orders": f.orders} for f in self._fulfillments]
@@ -372,7 +377,10 @@ class PackWorld:
     ) -> Record:
         """A copy of ``record`` as the API answers it, with the ``includes`` nested in."""
         wanted = set(includes)
-        out = {k: v for k, v in record.items() if k not in ("orders", "barcodes")}
+        hidden = (
+            ("orders", "barcodes", "organization_id") if resource == "products" else ("orders",)
+        )
+        out = {k: v for k, v in record.items() if k not in hidden}
         if resource == "products" and warehouse:
             out["barcodes"] = record["barcodes"]
             if "organization" in wanted:
@@ -474,7 +482,7 @@ LISTINGS: dict[Any, Listing] = {
     ),
     ("warehouse", "products"): Listing(
         {
-            "organization_id": lambda record, value: value == "org_sandbox",
+            "organization_id": _equals("organization_id"),
             "barcodes.barcode": _any_of("barcodes", "barcode"),
         },
         includes=frozenset({"organization"}),

@@ -193,6 +193,7 @@ class Sandbox:
             products=products,
             packages=packages,
             stock_locations=stock_locations,
+            organization_id=organization_id,
         )
         self._app = SandboxApp(
             store=self._store,

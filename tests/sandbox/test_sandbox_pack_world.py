@@ -93,3 +93,20 @@ def test_faults_apply_to_the_new_endpoints() -> None:
         session = pack_session(sb)
         assert session.get(sb.url + path, timeout=5).status_code == 503
         assert session.get(sb.url + path, timeout=5).status_code == 200
+
+
+def test_the_world_belongs_to_the_sandboxs_organization() -> None:
+    with Sandbox(seed=0, serial_numbers=50, organization_id="org_elsewhere") as sb:
+        warehouse = next(iter(sb.warehouses()))
+        url = f"{sb.url}/v1/warehouses/{warehouse}/products"
+        session = pack_session(sb)
+        ours = session.get(
+            url, params={"filter[organization_id]": "org_elsewhere", "include": "organization"}
+        ).json()["data"]
+        others = session.get(url, params={"filter[organization_id]": "org_sandbox"}).json()
+    assert ours == sb.pack_records("products", warehouse_id=warehouse, include=("organization",))
+    assert ours
+    assert {p["organization"]["id"] for p in ours} == {"org_elsewhere"}
+    assert "organization_id" not in ours[0]
+    assert others["data"] == []
+    assert {f["organization_id"] for f in sb.pack_records("fulfillments")} == {"org_elsewhere"}
