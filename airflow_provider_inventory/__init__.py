@@ -1,4 +1,5 @@
-"""Apache Airflow provider for inventory data: Pack serial numbers and Commerce Layer resources.
+"""Apache Airflow provider for inventory data: Pack serial numbers (and the other documented Pack
+list resources) and Commerce Layer resources.
 
 This module is imported by Airflow's provider discovery on every process start: it must stay
 free of Airflow, requests and network imports.
@@ -93,7 +94,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-inventory",
         "name": "Inventory (Pack, Commerce Layer)",
-        "description": "Serial numbers from Pack and packages (any JSON:API list resource) from "
+        "description": "Serial numbers, products, stocks and fulfillments from Pack, and "
+        "packages (any JSON:API list resource) from "
         "Commerce Layer: hooks, operators, sensors and triggers.",
         "versions": [__version__],
         # Airflow 3.1+ takes the UI's provider link from the Documentation Project-URL (the same
@@ -116,7 +118,7 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "organization_id": _field(
                         "Organization ID (required)",
-                        "Required: the Pack organization whose serial numbers to list (every "
+                        "Required: the Pack organization whose records to list (every "
                         "/organizations/{organization_id}/... endpoint needs it).",
                         _REQUIRED_STRING,
                     ),

@@ -3,8 +3,9 @@
 One naming for both Airflow assets and OpenLineage (see the OpenLineage dataset naming spec:
 a namespace identifying the source, a name unique within it):
 
-- Pack serial numbers: ``pack://{organization_id}/serial-numbers`` (namespace
-  ``pack://{organization_id}``, name ``serial-numbers``);
+- a Pack resource: ``pack://{organization_id}/{resource}`` (namespace
+  ``pack://{organization_id}``, name ``{resource}``: ``serial-numbers``, ``products``,
+  ``fulfillments``...);
 - a Commerce Layer resource: ``commercelayer://{slug}/{resource}`` (namespace
   ``commercelayer://{slug}``, name ``{resource}``, e.g. ``packages``). The slug is the first label
   of ``{slug}.commercelayer.io``; for any other API host (a proxy, the sandbox) it is the host
@@ -58,9 +59,9 @@ class DatasetName:
         return f"{self.namespace}/{self.name.lstrip('/')}"
 
 
-def pack_dataset(organization_id: str) -> DatasetName:
-    """The serial numbers of one Pack organization."""
-    return DatasetName(f"{PACK_SCHEME}://{organization_id}", PACK_SERIAL_NUMBERS)
+def pack_dataset(organization_id: str, resource: str = PACK_SERIAL_NUMBERS) -> DatasetName:
+    """One resource (``serial-numbers`` by default, ``products``...) of one Pack organization."""
+    return DatasetName(f"{PACK_SCHEME}://{organization_id}", resource)
 
 
 def commercelayer_dataset(slug: str, resource: str) -> DatasetName:
@@ -91,7 +92,7 @@ def file_dataset(path: ObjectStoragePath) -> DatasetName:
 
 
 def normalize_pack_uri(parts: SplitResult) -> SplitResult:
-    """Check a ``pack://{organization_id}/serial-numbers`` asset URI (Airflow's asset-uris handler).
+    """Check a ``pack://{organization_id}/{resource}`` asset URI (Airflow's asset-uris handler).
 
     Args:
         parts: the URI as Airflow split it (scheme lower-cased, trailing slashes removed).
@@ -100,13 +101,18 @@ def normalize_pack_uri(parts: SplitResult) -> SplitResult:
         The same parts (organization ids are case-sensitive, so nothing is rewritten).
 
     Raises:
-        ValueError: the URI does not name an organization's serial numbers.
+        ValueError: the URI does not name one documented resource (``serial-numbers``,
+            ``products``...) of one organization.
     """
-    organization = _authority(parts, "pack://{organization_id}/serial-numbers")
-    if parts.path != f"/{PACK_SERIAL_NUMBERS}":
+    from airflow_provider_inventory.hooks._pack_resources import RESOURCE_NAMES
+
+    organization = _authority(parts, "pack://{organization_id}/{resource}")
+    if parts.path.removeprefix("/") not in RESOURCE_NAMES:
+        org = organization or "{organization_id}"
         raise ValueError(
-            f"A Pack asset URI is pack://{organization or '{organization_id}'}/"
-            f"{PACK_SERIAL_NUMBERS}; got path {parts.path!r}."
+            f"A Pack asset URI is pack://{org}/{{resource}}, e.g. pack://{org}/"
+            f"{PACK_SERIAL_NUMBERS}, with one of {', '.join(RESOURCE_NAMES)}; got path "
+            f"{parts.path!r}."
         )
     return parts
 
@@ -155,11 +161,17 @@ def convert_asset_to_openlineage(asset: Asset, lineage_context: Any) -> Any:
     return Dataset(namespace=dataset.namespace, name=dataset.name)
 
 
-def create_pack_asset(*, organization_id: str, extra: Mapping[str, Any] | None = None) -> Asset:
-    """The asset of one Pack organization's serial numbers (asset-uris ``factory``)."""
+def create_pack_asset(
+    *,
+    organization_id: str,
+    resource: str = PACK_SERIAL_NUMBERS,
+    extra: Mapping[str, Any] | None = None,
+) -> Asset:
+    """The asset of one Pack organization's resource, serial numbers by default (asset-uris
+    ``factory``)."""
     from airflow_provider_inventory._compat import Asset
 
-    return Asset(uri=pack_dataset(organization_id).uri, extra=dict(extra or {}))
+    return Asset(uri=pack_dataset(organization_id, resource).uri, extra=dict(extra or {}))
 
 
 def create_commercelayer_asset(

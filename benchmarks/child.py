@@ -20,6 +20,7 @@ JOBS = {
     "pack-operator": "benchmarks.pack_throughput:child_pack_operator",
     "pack-baseline": "benchmarks.pack_throughput:child_http_operator",
     "pack-rtt": "benchmarks.pack_throughput:child_round_trip",
+    "pack-parallel": "benchmarks.pack_parallel:child_parallel",
     "cl-listing": "benchmarks.commercelayer_jobs:child_listing",
     "cl-timed": "benchmarks.commercelayer_jobs:child_timed_listing",
     "cl-partition": "benchmarks.commercelayer_jobs:child_partition",

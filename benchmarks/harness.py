@@ -103,7 +103,7 @@ class SandboxProcess:
     """The sandbox HTTP server in a process of its own, for the duration of a ``with`` block.
 
     Args:
-        serial_numbers, packages, stock_locations, seed: the generated data.
+        serial_numbers, products, packages, stock_locations, seed: the generated data.
         latency, latency_jitter: seconds added to every response.
         rate_limit: ``(average_per_minute, burst_per_10s)`` for Commerce Layer reads, or ``None``.
         log_requests: have the server log every request, for :meth:`statuses`.
@@ -117,6 +117,7 @@ class SandboxProcess:
         self,
         *,
         serial_numbers: int = 0,
+        products: int = 5,
         packages: int = 0,
         stock_locations: int = 5,
         seed: int = 0,
@@ -132,6 +133,8 @@ class SandboxProcess:
             str(seed),
             "--serial-numbers",
             str(serial_numbers),
+            "--products",
+            str(products),
             "--packages",
             str(packages),
             "--stock-locations",

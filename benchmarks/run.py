@@ -43,6 +43,7 @@ SCENARIOS = {
     "file-formats": "benchmarks.file_formats",
     "cl-host-sharing": "benchmarks.cl_host_sharing",
     "change-sets": "benchmarks.change_sets",
+    "pack-parallel": "benchmarks.pack_parallel",
 }
 #: Scenarios that compare against apache-airflow-providers-http.
 NEEDS_BASELINE = frozenset({"pack-throughput"})

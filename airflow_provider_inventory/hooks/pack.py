@@ -1,11 +1,16 @@
-"""``PackHook``: serial numbers from the Pack REST API v1.
+"""``PackHook``: serial numbers and the other list resources of the Pack REST API v1.
 
-Endpoints:
+Endpoints (the table in :mod:`~airflow_provider_inventory.hooks._pack_resources` lists each
+one's filters, includes and sorts):
 
 - ``GET /v1/organizations/{organization_id}/serial-numbers`` (filters ``filter[product_id]``,
   ``filter[stock_id]``, ``filter[code]``);
 - ``GET /v1/warehouses/{warehouse_id}/products/{product_id}/serial-numbers`` (filters
-  ``filter[stock_id]``, ``filter[code]``), used when ``warehouse_id`` is given.
+  ``filter[stock_id]``, ``filter[code]``), used when ``warehouse_id`` is given;
+- ``GET /v1/organizations/{organization_id}/`` ``products`` (and ``products/{id}``),
+  ``stocks``, ``product-warehouses``, ``fulfillments`` (and ``fulfillments/{id}``),
+  ``shipping-services``; ``GET /v1/warehouses/{warehouse_id}/`` ``products``,
+  ``fulfillments``.
 
 What Pack does not document is configurable on the connection, with these defaults:
 
@@ -25,9 +30,9 @@ URL, a path or a query string; it is resolved against the URL of the page that r
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlunsplit
 
@@ -35,6 +40,7 @@ from airflow_provider_inventory import PACK_DEFAULT_CONN_ID
 from airflow_provider_inventory._arguments import (
     FilterValue,
     filter_values,
+    identifier,
     optional_identifier,
     optional_page_size,
 )
@@ -49,7 +55,7 @@ from airflow_provider_inventory._http.paginators import (
     drop_repeats,
     page_totals,
     paginate,
-    record_id,
+    paginate_concurrently,
 )
 from airflow_provider_inventory._http.redaction import redact_url
 from airflow_provider_inventory._http.settings import split_host_url
@@ -62,7 +68,20 @@ from airflow_provider_inventory.exceptions import (
     InventoryConfigError,
     NotFoundError,
 )
+from airflow_provider_inventory.hooks._commercelayer_query import MAX_WORKERS, checked_workers
 from airflow_provider_inventory.hooks._host import configure_host_state
+from airflow_provider_inventory.hooks._pack_expand import ContextExpander, checked_expand
+from airflow_provider_inventory.hooks._pack_merge import MergedListings
+from airflow_provider_inventory.hooks._pack_resources import (
+    RESOURCES,
+    FilterArgument,
+    Listing,
+    PackResource,
+    Plan,
+    plan_listings,
+    record_key,
+    resource_for,
+)
 from airflow_provider_inventory.hooks.base import InventoryHook, describe_failure
 from airflow_provider_inventory.window import Instant, Window
 
@@ -70,19 +89,11 @@ DEFAULT_BASE_URL = "https://api.pack.cloud"
 DEFAULT_AUTH_HEADER = "Authorization"
 DEFAULT_AUTH_SCHEME = "Bearer"
 DEFAULT_PAGE_SIZE_PARAM = "per_page"
-LISTING_NAME = "Pack serial numbers"
-
-
-@dataclass(frozen=True)
-class Listing:
-    """One server-side listing: an endpoint path and its query parameters."""
-
-    path: str
-    params: tuple[tuple[str, str], ...]
 
 
 class PackHook(InventoryHook):
-    """Reads serial numbers from Pack (``api.pack.cloud``, REST API v1).
+    """Reads serial numbers and the other documented list resources from Pack
+    (``api.pack.cloud``, REST API v1).
 
     Connection fields: host (default ``https://api.pack.cloud``; a host without a scheme gets
     ``https://``; a trailing ``/v1`` is ignored), password (the API token), and the extras
@@ -108,6 +119,7 @@ class PackHook(InventoryHook):
         super().__init__(pack_conn_id, **kwargs)
         self.pack_conn_id = pack_conn_id
         self._pages_fetched = 0
+        self._count_lock = threading.Lock()
 
     # ------------------------------------------------------------------ connection
 
@@ -136,6 +148,8 @@ class PackHook(InventoryHook):
             default_headers={"Accept": "application/json"},
             pacer=self._pacer(),
             scrubber=self.scrubber,
+            # every parallel listing, the prefetch and expand's lookups keep a connection
+            pool_size=MAX_WORKERS + 2,
         )
 
     def _auth(self, token: str) -> HeaderTokenAuth:
@@ -175,6 +189,125 @@ class PackHook(InventoryHook):
 
     # ------------------------------------------------------------------ public API
 
+    def iter_resources(
+        self,
+        resource: str,
+        *,
+        filters: Mapping[str, FilterArgument] | None = None,
+        include: str | Sequence[str] | None = None,
+        sort: str | Sequence[str] | None = None,
+        query: str | None = None,
+        warehouse_id: str | None = None,
+        per_page: int | None = None,
+        updated_since: Instant | None = None,
+        updated_before: Instant | None = None,
+        max_workers: int = 1,
+        allow_undocumented: bool = False,
+    ) -> RecordStream:
+        """Stream every record of one documented Pack list resource, a page in memory at a time.
+
+        Resources (see :data:`~airflow_provider_inventory.hooks._pack_resources.RESOURCES` and
+        ``docs/pack-resources.md`` for each one's filters, includes and sorts): organization
+        ``serial-numbers``, ``products``, ``stocks``, ``product-warehouses``, ``fulfillments``,
+        ``shipping-services``; with ``warehouse_id``, the warehouse endpoints of
+        ``serial-numbers`` (per product), ``products`` and ``fulfillments``.
+
+        Arguments are checked when this is called, against what Pack documents for the
+        resource; no request is sent until the first record is asked for.
+
+        Args:
+            resource: the resource name, e.g. ``"products"``.
+            filters: ``{name: value}`` sent as ``filter[name]=value``; a list of values means
+                one listing per value (the cartesian product over several lists, in the order
+                given), merged with repeats dropped; an empty list selects nothing. Booleans
+                are sent as ``true``/``false``.
+            include: related records to nest in each record (a list or a comma-separated
+                string), e.g. ``["lines", "lines.serial_numbers"]`` for fulfillments.
+            sort: sort keys, ``-`` for descending (a list or a comma-separated string).
+            query: free-text search, where documented (products).
+            warehouse_id: list through ``/v1/warehouses/{warehouse_id}/...`` instead.
+            per_page: records per page (the server's default when ``None``).
+            updated_since: keep records with ``updated_at >= updated_since`` (applied as the
+                records stream by: Pack has no server-side date filter).
+            updated_before: keep records with ``updated_at < updated_before``.
+            max_workers: listings of several filter values run on up to this many threads
+                (1 to 16) through this hook's client and its rate pacer. Pages of one listing
+                keep their order; listings interleave as their pages arrive.
+            allow_undocumented: send filters, includes and sorts Pack does not document (yet)
+                instead of refusing them; each is logged as a warning.
+
+        Returns:
+            A :class:`~airflow_provider_inventory._http.stream.RecordStream` of records
+            (dicts), with ``close()`` and ``counters()``.
+
+        Raises:
+            InventoryConfigError: an unknown resource, filter, include, sort or enumerated
+                value (naming the allowed ones), a date window on a resource without
+                ``updated_at``, or an invalid argument or connection field; raised here.
+            InventoryApiError: a request failed after its retries, a page is malformed, or the
+                paging loops, leaves the API's origin or ends short (raised while iterating).
+        """
+        warehouse = optional_identifier("warehouse_id", warehouse_id)
+        table = resource_for(resource, warehouse)
+        plan = self._plan(
+            table,
+            filters=filters,
+            include=include,
+            sort=sort,
+            query=query,
+            warehouse_id=warehouse,
+            per_page=per_page,
+            allow_undocumented=allow_undocumented,
+        )
+        window = self._window(table, updated_since, updated_before)
+        return self._stream(plan, window, checked_workers(max_workers), expander=None)
+
+    def list_resources(self, resource: str, **arguments: Any) -> list[Record]:
+        """All records of :meth:`iter_resources` as a list; for small sets.
+
+        Raises:
+            InventoryConfigError: as :meth:`iter_resources`.
+            InventoryApiError: the listing failed (nothing is returned then).
+        """
+        return list(self.iter_resources(resource, **arguments))
+
+    def get_resource(self, resource: str, resource_id: str) -> Record:
+        """One record of a resource with a documented single-record endpoint.
+
+        Args:
+            resource: ``products`` or ``fulfillments`` (``GET .../{resource}/{id}``).
+            resource_id: the record's id.
+
+        Returns:
+            The record, as the API returns it (unwrapped from ``data`` when wrapped).
+
+        Raises:
+            InventoryConfigError: the resource has no documented single-record endpoint
+                (naming the ones that have, and the filter to list instead) or the id is empty.
+            NotFoundError: Pack knows no such record.
+            InventoryApiError: the request failed or the body is not a JSON object.
+        """
+        table = resource_for(resource, None)
+        if not table.single:
+            singles = [r.name for r in RESOURCES.values() if r.single]
+            raise InventoryConfigError(
+                f"Pack documents no single-record endpoint for {table.name}; list it with "
+                f"filters instead (filters: {', '.join(table.filters)}), or get one of "
+                f"{', '.join(singles)}."
+            )
+        wanted = identifier("resource_id", resource_id)
+        path = table.path.format(organization_id=quote(self.organization_id, safe=""))
+        response = self.client.get_json(self.client.url_for(f"v1/{path}/{quote(wanted, safe='')}"))
+        body = response.body
+        record = body.get("data", body) if isinstance(body, dict) else None
+        if not isinstance(record, dict):
+            raise BadResponseError(
+                f"Unexpected Pack {table.name} body: {_found(body)}, expected a JSON object.",
+                method="GET",
+                url=response.url,
+            )
+        return record
+
     def iter_serial_numbers(
         self,
         *,
@@ -185,12 +318,15 @@ class PackHook(InventoryHook):
         per_page: int | None = None,
         updated_since: Instant | None = None,
         updated_before: Instant | None = None,
+        max_workers: int = 1,
+        expand: Sequence[str] | None = None,
     ) -> RecordStream:
         """Stream every matching serial number, one page in memory at a time.
 
         Records come in the API's order, exactly as the API returns them (``id``, ``product_id``,
         ``stock_id``, ``fulfillment_line_id``, ``code``, ``created_at``, ``updated_at``). While the
-        caller works through one page, the next one is already being fetched.
+        caller works through one page, the next one is already being fetched. This is
+        :meth:`iter_resources` of ``serial-numbers``, plus ``expand``.
 
         Arguments are checked when this is called; no request is sent until the first record is
         asked for.
@@ -206,6 +342,10 @@ class PackHook(InventoryHook):
             updated_since: keep records with ``updated_at >= updated_since`` (datetime, pendulum
                 or ISO-8601 string; naive means UTC).
             updated_before: keep records with ``updated_at < updated_before``.
+            max_workers: list several filter values on up to this many threads (1 to 16).
+            expand: ``["product", "stock"]`` (either or both) attaches to each serial number
+                its ``product`` and ``stock`` records (``None`` when it has no stock), each
+                fetched once per listing (see :mod:`~airflow_provider_inventory.hooks._pack_expand`).
 
         Lists of filter values: one listing runs per combination of values (the cartesian
         product of the lists, in the order given), and their records are merged with duplicates
@@ -225,21 +365,27 @@ class PackHook(InventoryHook):
                 pagination loops, leaves the API's origin or ends short of the server's totals
                 (raised while iterating; records already yielded are not a complete result).
         """
-        listings = self._plan_listings(
-            product_ids=filter_values("product_id", product_id),
-            stock_ids=filter_values("stock_id", stock_id),
-            codes=filter_values("code", code),
-            warehouse_id=optional_identifier("warehouse_id", warehouse_id),
-            per_page=optional_page_size("per_page", per_page),
+        filters: dict[str, FilterArgument] = {
+            name: filter_values(name, value)
+            for name, value in (("product_id", product_id), ("stock_id", stock_id), ("code", code))
+            if value is not None
+        }
+        warehouse = optional_identifier("warehouse_id", warehouse_id)
+        table = resource_for("serial-numbers", warehouse)
+        plan = self._plan(
+            table,
+            filters=filters,
+            include=None,
+            sort=None,
+            query=None,
+            warehouse_id=warehouse,
+            per_page=per_page,
+            allow_undocumented=False,
         )
-        window = Window.of(updated_since, updated_before)
-        return RecordStream(
-            self._pages(listings),
-            what=LISTING_NAME,
-            stats=lambda: self.client.stats,
-            records_of=_in_window(window),
-            detail=f" over {len(listings)} listing(s)",
-        )
+        window = self._window(table, updated_since, updated_before)
+        expansions = checked_expand(expand)
+        expander = ContextExpander(expansions, self._related_records) if expansions else None
+        return self._stream(plan, window, checked_workers(max_workers), expander=expander)
 
     def list_serial_numbers(
         self,
@@ -251,6 +397,8 @@ class PackHook(InventoryHook):
         per_page: int | None = None,
         updated_since: Instant | None = None,
         updated_before: Instant | None = None,
+        max_workers: int = 1,
+        expand: Sequence[str] | None = None,
     ) -> list[Record]:
         """All matching serial numbers as a list; for small sets (see :meth:`iter_serial_numbers`).
 
@@ -270,6 +418,8 @@ class PackHook(InventoryHook):
                 per_page=per_page,
                 updated_since=updated_since,
                 updated_before=updated_before,
+                max_workers=max_workers,
+                expand=expand,
             )
         )
 
@@ -308,8 +458,17 @@ class PackHook(InventoryHook):
             secret-free reason.
         """
         try:
-            listing = self._listing(self._organization_path(), {self.page_size_param: "1"})
-            self.client.get_json(self._first_url(listing))
+            plan = self._plan(
+                resource_for("serial-numbers", None),
+                filters=None,
+                include=None,
+                sort=None,
+                query=None,
+                warehouse_id=None,
+                per_page=1,
+                allow_undocumented=False,
+            )
+            self.client.get_json(self._first_url(plan.listings[0]))
         except Exception as error:
             return False, self._explain_failure(error)
         return True, (
@@ -331,49 +490,84 @@ class PackHook(InventoryHook):
             )
         return message
 
-    def _organization_path(self) -> str:
-        return f"v1/organizations/{quote(self.organization_id, safe='')}/serial-numbers"
-
-    @staticmethod
-    def _warehouse_path(warehouse_id: str, product_id: str) -> str:
-        return (
-            f"v1/warehouses/{quote(warehouse_id, safe='')}/products/"
-            f"{quote(product_id, safe='')}/serial-numbers"
-        )
-
-    def _plan_listings(
+    def _plan(
         self,
+        table: PackResource,
         *,
-        product_ids: list[str] | None,
-        stock_ids: list[str] | None,
-        codes: list[str] | None,
+        filters: Mapping[str, FilterArgument] | None,
+        include: str | Sequence[str] | None,
+        sort: str | Sequence[str] | None,
+        query: str | None,
         warehouse_id: str | None,
         per_page: int | None,
-    ) -> list[Listing]:
-        """One listing per combination of filter values, in the order the values were given."""
-        if warehouse_id is not None and product_ids is None:
-            raise InventoryConfigError(
-                "warehouse_id needs product_id: Pack lists a warehouse's serial numbers per "
-                "product (/v1/warehouses/{warehouse_id}/products/{product_id}/serial-numbers). "
-                "Pass product_id (one id or a list), or drop warehouse_id."
-            )
-        paging = {self.page_size_param: str(per_page)} if per_page is not None else {}
-        organization_path = self._organization_path() if warehouse_id is None else ""
-        listings = []
-        for product, stock, code in itertools.product(
-            _or_unfiltered(product_ids), _or_unfiltered(stock_ids), _or_unfiltered(codes)
-        ):
-            filters = {"stock_id": stock, "code": code}
-            if warehouse_id is not None and product is not None:
-                path = self._warehouse_path(warehouse_id, product)
-            else:
-                path, filters = organization_path, {"product_id": product, **filters}
-            listings.append(self._listing(path, {**filter_params(filters), **paging}))
-        return listings
+        allow_undocumented: bool,
+    ) -> Plan:
+        size = optional_page_size("per_page", per_page)
+        return plan_listings(
+            table,
+            organization_id=self.organization_id if table.scope == "organization" else "",
+            warehouse_id=warehouse_id,
+            filters=filters,
+            include=include,
+            sort=sort,
+            query=query,
+            paging={self.page_size_param: str(size)} if size is not None else {},
+            allow_undocumented=allow_undocumented,
+        )
 
     @staticmethod
-    def _listing(path: str, params: Mapping[str, str]) -> Listing:
-        return Listing(path, tuple(params.items()))
+    def _window(
+        table: PackResource, updated_since: Instant | None, updated_before: Instant | None
+    ) -> Window:
+        window = Window.of(updated_since, updated_before)
+        if not window.is_open and not table.windowed:
+            raise InventoryConfigError(
+                f"Pack {table.name} records have no updated_at, so updated_since/"
+                f"updated_before cannot select them; drop the window."
+            )
+        return window
+
+    def _stream(
+        self,
+        plan: Plan,
+        window: Window,
+        workers: int,
+        *,
+        expander: ContextExpander | None,
+    ) -> RecordStream:
+        what = listing_name(plan.resource)
+        in_window = _in_window(window)
+        records_of = in_window
+        if expander is not None:
+
+            def records_of(page: Page) -> Iterable[Record]:
+                return expander.attach(in_window(page))
+
+        concurrent = workers > 1 and len(plan.listings) > 1
+        return RecordStream(
+            self._pages(plan, what, workers if concurrent else 1),
+            what=what,
+            stats=lambda: self.client.stats,
+            records_of=records_of,
+            ahead=0 if concurrent else 1,
+            detail=f" over {len(plan.listings)} listing(s)",
+        )
+
+    def _related_records(self, resource: str, filters: dict[str, str]) -> Iterator[Record]:
+        """Every record of an organization resource with these filters (for ``expand``)."""
+        plan = self._plan(
+            resource_for(resource, None),
+            filters=filters,
+            include=None,
+            sort=None,
+            query=None,
+            warehouse_id=None,
+            per_page=None,
+            allow_undocumented=False,
+        )
+        what = listing_name(plan.resource)
+        for page in self._listing_pages(plan.listings[0], what):
+            yield from page.records
 
     def _first_url(self, listing: Listing) -> str:
         return with_query(self.client.url_for(listing.path), listing.params)
@@ -383,19 +577,39 @@ class PackHook(InventoryHook):
         """Pages received by this hook's listings so far (deprecated, see the class doc)."""
         return self._pages_fetched
 
-    def _pages(self, listings: list[Listing]) -> Iterator[Page]:
-        """The pages of every listing in turn; with several, each record ``id`` only once."""
-        pages = itertools.chain.from_iterable(map(self._listing_pages, listings))
-        return pages if len(listings) == 1 else drop_repeats(pages, LISTING_NAME, record_id)
+    def _pages(self, plan: Plan, what: str, workers: int) -> Iterator[Page]:
+        """The pages of every listing, in turn or on ``workers`` threads, each record once.
 
-    def _listing_pages(self, listing: Listing) -> Iterator[Page]:
+        Listings that cannot share a record unless it changes (one value per listing of a
+        record's own field) are merged keeping 8 bytes per record
+        (:class:`~airflow_provider_inventory.hooks._pack_merge.MergedListings`); listings that
+        can (several values of ``orders.id``) keep every key (``drop_repeats``).
+        """
+        listings = [self._listing_pages(listing, what) for listing in plan.listings]
+        if workers > 1:
+            pages: Iterator[Page] = paginate_concurrently(listings, workers)
+        else:
+            pages = itertools.chain.from_iterable(listings)
+        if len(listings) == 1:
+            return pages
+        if plan.disjoint:
+            return MergedListings(what, record_key(plan.resource)).pages(pages)
+        return drop_repeats(pages, what, record_key(plan.resource))
+
+    def _listing_pages(self, listing: Listing, what: str) -> Iterator[Page]:
         """The pages of one listing, following ``next`` until it is null or absent."""
-        end = EndOfListing(LISTING_NAME)
-        guard = PageGuard(self.client.base_url, LISTING_NAME, self.http_settings.max_pages)
+        end = EndOfListing(what)
+        guard = PageGuard(self.client.base_url, what, self.http_settings.max_pages)
         paginator = NextLinkPaginator(self._first_url(listing), end)
         for page in paginate(self.client.get_json, paginator, parse_page, guard=guard, end=end):
-            self._pages_fetched += 1
+            with self._count_lock:
+                self._pages_fetched += 1
             yield page
+
+
+def listing_name(resource: PackResource) -> str:
+    """``Pack serial numbers``, ``Pack products``...: the listing's name in log lines."""
+    return f"Pack {resource.name.replace('-', ' ')}"
 
 
 def _in_window(window: Window) -> Callable[[Page], Iterable[Record]]:
@@ -462,7 +676,7 @@ def _found(body: Any) -> str:
 
 def _bad_page(url: str, problem: str) -> BadResponseError:
     return BadResponseError(
-        f"Unexpected {LISTING_NAME} page body: {problem}. The listing stopped here rather than "
+        f"Unexpected Pack page body: {problem}. The listing stopped here rather than "
         f"return an incomplete result.",
         method="GET",
         url=url,
@@ -488,14 +702,4 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     return urlunsplit((scheme, netloc, path, "", ""))
 
 
-def filter_params(filters: Mapping[str, str | None]) -> dict[str, str]:
-    """``{"filter[field]": value}`` for every filter that is set."""
-    return {f"filter[{field}]": value for field, value in filters.items() if value is not None}
-
-
-def _or_unfiltered(values: list[str] | None) -> list[str | None]:
-    """The values to list one by one; ``[None]`` (one unfiltered listing) when not filtering."""
-    return [None] if values is None else list(values)
-
-
-__all__ = ["FilterValue", "PackHook"]
+__all__ = ["FilterArgument", "FilterValue", "PackHook", "listing_name"]

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="port (default 0: any free one)")
     parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     parser.add_argument("--serial-numbers", type=int, default=200, help="Pack records")
+    parser.add_argument("--products", type=int, default=5, help="Pack products")
     parser.add_argument("--packages", type=int, default=100, help="Commerce Layer packages")
     parser.add_argument("--stock-locations", type=int, default=5, help="stock locations")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = Sandbox(
             seed=args.seed,
             serial_numbers=args.serial_numbers,
+            products=args.products,
             packages=args.packages,
             stock_locations=args.stock_locations,
             pack_link_style=args.pack_links,

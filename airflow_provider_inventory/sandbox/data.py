@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .pack_world import PackWorld
 from .timeutil import ANCHOR_MS, Clock, format_ms, normalize
 
 Record = dict[str, Any]
@@ -144,10 +145,14 @@ class DataStore:
         serial_numbers: int,
         packages: int,
         stock_locations: int,
+        products: int = 5,
+        organization_id: str = "org_sandbox",
         clock: Clock | None = None,
     ) -> None:
         if serial_numbers < 0 or packages < 0 or stock_locations < 0:
             raise ValueError("record counts must not be negative")
+        if products < 1:
+            raise ValueError("the Pack world needs at least one product")
         if packages and not stock_locations:
             raise ValueError("packages need at least one stock location")
         self.lock = threading.RLock()
@@ -167,24 +172,48 @@ class DataStore:
         self._stock_locations: dict[str, Record] = {}
         #: Bumped by every Commerce Layer mutation (lets readers cache derived views).
         self.version = 0
-        self._generate_pack(random.Random(f"{seed}:pack"), serial_numbers)
+        self.stock_slots: dict[str, tuple[str, str, str]] = {}
+        self._generate_pack(
+            random.Random(f"{seed}:pack"),
+            serial_numbers,
+            products,
+            random.Random(f"{seed}:pack-stocks"),
+        )
+        self.pack_world = PackWorld(self, random.Random(f"{seed}:pack-world"), organization_id)
         self._generate_commercelayer(random.Random(f"{seed}:cl"), packages, stock_locations)
 
     # ------------------------------------------------------------------ generation
 
-    def _generate_pack(self, rng: random.Random, count: int) -> None:
-        self.products = [f"prod_{rng.getrandbits(40):010x}" for _ in range(5)]
-        self.stocks = [f"stk_{rng.getrandbits(40):010x}" for _ in range(4)]
+    def _generate_pack(
+        self, rng: random.Random, count: int, product_count: int, stock_rng: random.Random
+    ) -> None:
+        """Serial numbers, each of a product and (90%) of a stock of that product.
+
+        The draws of ``rng`` are those of the sandbox before it served stocks as records, so a
+        seed gives the same serial numbers as before (ids, codes, products, timestamps,
+        shipping); only the stock ids changed, to one stock per product and location slot
+        (drawn from ``stock_rng``), so that a serial number's stock holds its product.
+        """
+        self.products = [f"prod_{rng.getrandbits(40):010x}" for _ in range(product_count)]
+        slots = [f"bin_{rng.getrandbits(40):010x}" for _ in range(4)]
         warehouse_ids = [f"wh_{rng.getrandbits(40):010x}" for _ in range(2)]
+        #: (product index, location slot) -> stock id; slots 0-1 in the first warehouse.
+        stock_of = [[f"stk_{stock_rng.getrandbits(40):010x}" for _ in slots] for _ in self.products]
+        self.stock_slots = {
+            stock_of[p][slot]: (self.products[p], slots[slot], warehouse_ids[slot // 2])
+            for p in range(len(self.products))
+            for slot in range(len(slots))
+        }
+        self.stocks = list(self.stock_slots)
         self._warehouses = {
-            warehouse_ids[0]: self.stocks[:2],
-            warehouse_ids[1]: self.stocks[2:],
+            warehouse: [s for s, (_, _, wh) in self.stock_slots.items() if wh == warehouse]
+            for warehouse in warehouse_ids
         }
         records: list[Record] = []
         ids: set[str] = set()
         codes: set[str] = set()
-        products, stocks = self.products, self.stocks
-        n_products, n_stocks = len(products), len(stocks)
+        products = self.products
+        n_products, n_slots = len(products), len(slots)
         for _ in range(count):
             sn_id = f"sn_{rng.getrandbits(48):012x}"
             while sn_id in ids:
@@ -196,13 +225,14 @@ class DataStore:
             codes.add(code)
             created_at, updated_at = _timestamps(rng)
             shipped = rng.random() < 1 / 3
+            product = int(rng.random() * n_products)
+            no_stock = rng.random() < 0.1
+            stock_id = None if no_stock else stock_of[product][int(rng.random() * n_slots)]
             records.append(
                 {
                     "id": sn_id,
-                    "product_id": products[int(rng.random() * n_products)],
-                    "stock_id": None
-                    if rng.random() < 0.1
-                    else stocks[int(rng.random() * n_stocks)],
+                    "product_id": products[product],
+                    "stock_id": stock_id,
                     "fulfillment_line_id": f"fl_{rng.getrandbits(48):012x}" if shipped else None,
                     "code": code,
                     "created_at": created_at,
@@ -311,6 +341,11 @@ class DataStore:
         """Copies of all serial numbers in API order ((created_at, id) ascending)."""
         with self.lock:
             return [dict(self._sn[key[1]]) for key in self._sn_keys]
+
+    def serial_numbers_by_id(self, ids: list[str]) -> list[Record]:
+        """Copies of the serial numbers with these ids (unknown ids are left out), in order."""
+        with self.lock:
+            return [dict(self._sn[i]) for i in ids if i in self._sn]
 
     def serial_number_count(self) -> int:
         with self.lock:

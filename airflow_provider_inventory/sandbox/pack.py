@@ -1,4 +1,4 @@
-"""The Pack REST API v1 serial-number endpoints.
+"""The Pack REST API v1 endpoints: serial numbers and the world around them.
 
 ``GET /v1/organizations/{organizationId}/serial-numbers`` (filters ``filter[product_id]``,
 ``filter[stock_id]``, ``filter[code]``) and
@@ -10,6 +10,12 @@ Errors are ``{"error": {"status": <int>, "message": <str>}}``: 401 for a missing
 ``Authorization: Bearer <token>``, 404 for an unknown organization, warehouse or path, 400
 for a bad ``per_page``, ``cursor`` or an unsupported ``filter[...]``, 405 for other methods.
 A blank filter value is ignored.
+
+The other list endpoints (organization ``products``, ``stocks``, ``product-warehouses``,
+``fulfillments``, ``shipping-services``; warehouse ``products`` and ``fulfillments``; see
+:mod:`.pack_world`) take the filters, ``include``, ``sort`` and ``query`` Pack documents for
+each (anything else is a 400), the same ``per_page`` and an opaque offset ``cursor``; products
+and fulfillments also answer ``GET .../{id}`` with ``{"data": record}``.
 """
 
 from __future__ import annotations
@@ -22,12 +28,19 @@ from typing import Any
 
 from .data import Cursor, DataStore, SerialNumberPage
 from .messages import Context, Request, Response, encode_query, json_response
+from .pack_world import LISTINGS, Listing
 from .settings import Settings
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
 _ORG_PATH = re.compile(r"^/v1/organizations/([^/]+)/serial-numbers/?$")
 _WAREHOUSE_PATH = re.compile(r"^/v1/warehouses/([^/]+)/products/([^/]+)/serial-numbers/?$")
+_ORG_RESOURCE = re.compile(
+    r"^/v1/organizations/([^/]+)/(products|stocks|product-warehouses|fulfillments|"
+    r"shipping-services)(?:/([^/]+))?/?$"
+)
+_WAREHOUSE_RESOURCE = re.compile(r"^/v1/warehouses/([^/]+)/(products|fulfillments)/?$")
+_SINGLE_RECORD = ("products", "fulfillments")
 _ORG_FILTERS = ("product_id", "stock_id", "code")
 _WAREHOUSE_FILTERS = ("stock_id", "code")
 
@@ -87,7 +100,77 @@ class PackAPI:
             if stocks is None:
                 return pack_error(404, f"warehouse {warehouse_id!r} not found")
             return self._list(request, ctx, _WAREHOUSE_FILTERS, {"product_id": product_id}, stocks)
+        if match := _ORG_RESOURCE.match(request.path):
+            organization, resource, record_id = match.groups()
+            if organization != self.settings.organization_id:
+                return pack_error(404, f"organization {organization!r} not found")
+            if record_id is not None:
+                return self._get(resource, record_id)
+            return self._list_resource(request, ctx, resource, None)
+        if match := _WAREHOUSE_RESOURCE.match(request.path):
+            warehouse_id, resource = match.groups()
+            return self._list_resource(request, ctx, resource, warehouse_id)
         return pack_error(404, f"no route for {request.path}")
+
+    # ------------------------------------------------------------------ the world around
+
+    def _get(self, resource: str, record_id: str) -> Response:
+        if resource not in _SINGLE_RECORD:
+            return pack_error(404, f"no route for /{resource}/{record_id}")
+        world = self.store.pack_world
+        record = world.get(resource, record_id)
+        if record is None:
+            return pack_error(404, f"{resource} {record_id!r} not found")
+        return json_response(200, {"data": world.render(resource, record, (), False)})
+
+    def _list_resource(
+        self, request: Request, ctx: Context, resource: str, warehouse_id: str | None
+    ) -> Response:
+        world = self.store.pack_world
+        spec: Listing = LISTINGS[resource if warehouse_id is None else ("warehouse", resource)]
+        records = world.records(resource, warehouse_id)
+        if records is None:
+            return pack_error(404, f"warehouse {warehouse_id!r} not found")
+        try:
+            checks = _filters(request, spec)
+            includes = _names(request.param("include"), spec.includes, "include")
+            sorts = _names(request.param("sort"), spec.sorts, "sort", signed=True)
+            per_page = _per_page(request)
+            offset = _offset(request.param("cursor"))
+        except ValueError as exc:
+            return pack_error(400, str(exc))
+        query = (request.param("query") or "").strip().lower()
+        if query and not spec.query_fields:
+            return pack_error(400, "query is not supported here")
+        found = [
+            record
+            for record in records
+            if all(check(record, value) for check, value in checks)
+            and (
+                not query or any(query in str(record.get(f, "")).lower() for f in spec.query_fields)
+            )
+        ]
+        for key in reversed(sorts):
+            found.sort(key=_sort_key(key.lstrip("-")), reverse=key.startswith("-"))
+        page = found[offset : offset + per_page]
+        data = [world.render(resource, r, includes, warehouse_id is not None) for r in page]
+        more = offset + per_page < len(found)
+        page_data = SerialNumberPage(data, None, None)
+        prev_link = (
+            self._offset_link(request, max(0, offset - per_page), per_page) if offset else None
+        )
+        next_link = self._offset_link(request, offset + per_page, per_page) if more else None
+        return json_response(
+            200,
+            self._shaped(
+                request, ctx, page_data, per_page, prev_link=prev_link, next_link=next_link
+            ),
+        )
+
+    def _offset_link(self, request: Request, offset: int, per_page: int) -> str:
+        items = [("cursor", encode_offset(offset)), ("per_page", str(per_page))]
+        items += [(k, v) for k, v in request.query_items if k not in ("cursor", "per_page")]
+        return self._render(request, encode_query(items), self.settings.pack_link_style)
 
     def _list(
         self,
@@ -135,6 +218,19 @@ class PackAPI:
         style = self.settings.pack_link_style
         prev_link = self._link(request, page.prev, per_page, style)
         next_link = self._link(request, page.next, per_page, style)
+        return self._shaped(request, ctx, page, per_page, prev_link=prev_link, next_link=next_link)
+
+    def _shaped(
+        self,
+        request: Request,
+        ctx: Context,
+        page: SerialNumberPage,
+        per_page: int,
+        *,
+        prev_link: str | None,
+        next_link: str | None,
+    ) -> dict[str, Any]:
+        style = self.settings.pack_link_style
         if ctx.next_link == "repeat":
             next_link = self._render(request, request.raw_target.partition("?")[2], style)
         elif ctx.next_link is not None:
@@ -163,3 +259,67 @@ class PackAPI:
         if style == "path":
             return request.path + suffix
         return request.base_url + request.path + suffix
+
+
+def encode_offset(offset: int) -> str:
+    """The opaque ``cursor=`` of the other list endpoints: a position in the filtered list."""
+    raw = json.dumps({"o": offset}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset = payload["o"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"invalid cursor {token!r}") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"invalid cursor {token!r}")
+    return offset
+
+
+def _per_page(request: Request) -> int:
+    raw = request.param("per_page")
+    if raw is None:
+        return DEFAULT_PER_PAGE
+    try:
+        per_page = int(raw)
+    except ValueError:
+        raise ValueError(f"per_page must be an integer, got {raw!r}") from None
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+    return per_page
+
+
+def _filters(request: Request, spec: Listing) -> list[tuple[Any, str]]:
+    checks = []
+    for name, values in request.query.items():
+        if not name.startswith("filter["):
+            continue
+        field = name[len("filter[") : -1] if name.endswith("]") else ""
+        check = spec.filters.get(field)
+        if check is None:
+            raise ValueError(f"unsupported filter {name!r}")
+        if values[-1] != "":
+            checks.append((check, values[-1]))
+    return checks
+
+
+def _sort_key(name: str) -> Any:
+    def key(record: dict[str, Any]) -> tuple[bool, Any]:
+        value = record.get(name)
+        return (value is None, value or "")
+
+    return key
+
+
+def _names(raw: str | None, allowed: frozenset[str], what: str, signed: bool = False) -> list[str]:
+    if not raw:
+        return []
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    for name in names:
+        if (name.lstrip("-") if signed else name) not in allowed:
+            raise ValueError(f"unsupported {what} {name!r}")
+    return names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import socket
 import sys
@@ -134,7 +135,9 @@ class Sandbox:
             requests.get(sb.url + "/v1/organizations/org_sandbox/serial-numbers",
                          headers={"Authorization": f"Bearer {sb.pack_token}"})
 
-    Data is deterministic for a given ``seed``. ``rate_limits`` is None or a dict mapping
+    Data is deterministic for a given ``seed``; ``products`` sets how many Pack products the
+    serial numbers belong to (5 by default; see :mod:`.pack_world` for the rest of the Pack
+    world). ``rate_limits`` is None or a dict mapping
     "uncacheable" (packages) and/or "cacheable" (stock_locations) to
     ``(average_per_minute, burst_per_10s)`` or ``(average, burst, interval_s,
     burst_interval_s)`` (scaled-down windows for tests); only ``/api/...`` requests count.
@@ -149,6 +152,7 @@ class Sandbox:
         seed: int = 0,
         *,
         serial_numbers: int = 200,
+        products: int = 5,
         packages: int = 100,
         stock_locations: int = 5,
         pack_link_style: str = "absolute",
@@ -186,8 +190,10 @@ class Sandbox:
         self._store = DataStore(
             seed=seed,
             serial_numbers=serial_numbers,
+            products=products,
             packages=packages,
             stock_locations=stock_locations,
+            organization_id=organization_id,
         )
         self._app = SandboxApp(
             store=self._store,
@@ -310,6 +316,21 @@ class Sandbox:
     def warehouses(self) -> dict[str, list[str]]:
         """Pack warehouse id -> the stock ids it holds (for the warehouse endpoint)."""
         return self._store.warehouses()
+
+    def pack_records(
+        self, resource: str, *, warehouse_id: str | None = None, include: tuple[str, ...] = ()
+    ) -> list[Record]:
+        """Copies of the records of a Pack list endpoint other than serial numbers, as the API
+        returns them unfiltered in its default order (``products``, ``stocks``,
+        ``product-warehouses``, ``fulfillments``, ``shipping-services``; with
+        ``warehouse_id``, the warehouse's ``products`` or ``fulfillments``), with ``include``
+        nested in. KeyError for an unknown warehouse."""
+        world = self._store.pack_world
+        records = world.records(resource, warehouse_id)
+        if records is None:
+            raise KeyError(warehouse_id)
+        warehouse = warehouse_id is not None
+        return copy.deepcopy([world.render(resource, r, include, warehouse) for r in records])
 
     def packages(self) -> list[Record]:
         """Copies of the current packages in flat form, ordered by (created_at, id):

@@ -1,4 +1,4 @@
-"""The three example DAGs run end to end with ``dag.test()`` against the sandbox."""
+"""The example DAGs run end to end with ``dag.test()`` against the sandbox."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from example_dags.example_pack_serial_numbers import (
     SANDBOX_PRODUCT_ID,
     pack_serial_numbers_dag,
 )
+from example_dags.example_pack_shipped_context import pack_shipped_context_dag
 from tests.dags.dagruns import EXAMPLE_DAGS, asset_events, run_dag, xcom_value
 
 pytestmark = [
@@ -61,7 +62,12 @@ def packages_at(sb: Sandbox, code: str) -> list[dict]:
 
 @pytest.mark.parametrize(
     "dag_id",
-    ["example_pack_serial_numbers", "example_commercelayer_packages", "example_inventory_sync"],
+    [
+        "example_pack_serial_numbers",
+        "example_commercelayer_packages",
+        "example_inventory_sync",
+        "example_pack_shipped_context",
+    ],
 )
 def test_example_dag_files_parse_cleanly(dag_id: str) -> None:
     from airflow_provider_inventory._compat import DagBag
@@ -172,3 +178,50 @@ def test_inventory_sync_example(sandbox_env: Sandbox, output_dir: Path) -> None:
     assert summary["commercelayer"]["records"] == len(location_packages)
     assert pack["path"] in summary["text"]
     assert packages["path"] in summary["text"]
+
+
+def test_pack_shipped_context_example(sandbox_env: Sandbox, output_dir: Path) -> None:
+    sb = sandbox_env
+    shipped = [
+        record
+        for record in sb.serial_numbers()
+        if record["fulfillment_line_id"] is not None
+        and updated_in(record, LOGICAL_DATE - DAY, LOGICAL_DATE)
+    ]
+    assert shipped, "the sandbox should have shipped serial numbers in the window"
+    products = {p["id"]: p for p in sb.pack_records("products")}
+    fulfillment_of = {
+        line["id"]: fulfillment
+        for fulfillment in sb.pack_records("fulfillments", include=("lines",))
+        for line in fulfillment["lines"]
+    }
+
+    dag_run = run_dag(pack_shipped_context_dag, LOGICAL_DATE)
+
+    summary = xcom_value(dag_run, "join")
+    assert summary["rows"] == len(shipped)
+    assert summary["unmatched"] == 0
+    rows = list(read_records(summary["path"]))
+    assert rows == [
+        {
+            "code": s["code"],
+            "product_id": s["product_id"],
+            "product_name": products[s["product_id"]]["name"],
+            "sku": products[s["product_id"]]["code"],
+            "warehouse_id": next(
+                (
+                    st["warehouse_id"]
+                    for st in sb.pack_records("stocks")
+                    if st["id"] == s["stock_id"]
+                ),
+                None,
+            ),
+            "fulfillment_id": fulfillment_of[s["fulfillment_line_id"]]["id"],
+            "shipped_at": fulfillment_of[s["fulfillment_line_id"]]["shipped_at"],
+        }
+        for s in shipped
+    ]
+    # Each product and stock was fetched once for the whole listing, not once per serial number.
+    organization = f"/v1/organizations/{sb.organization_id}"
+    product_requests = [r for r in sb.requests if r.path == f"{organization}/products"]
+    assert len(product_requests) == len({s["product_id"] for s in shipped})

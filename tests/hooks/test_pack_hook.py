@@ -215,12 +215,14 @@ def test_warehouse_endpoint_with_stock_filter_and_product_list(
 ) -> None:
     warehouse_id, stocks = next(iter(sandbox_env.warehouses().items()))
     products = list(dict.fromkeys(r["product_id"] for r in sandbox_env.serial_numbers()))[:2]
+    # A stock holds one product: the second stock of the warehouse holding one of these two.
+    stock = [s for s in stocks if any(where(sandbox_env, stock_id=s, product_id=products[1]))][1]
 
     records = hook.list_serial_numbers(
-        warehouse_id=warehouse_id, product_id=products, stock_id=stocks[1]
+        warehouse_id=warehouse_id, product_id=products, stock_id=stock
     )
 
-    expected = [r for p in products for r in where(sandbox_env, product_id=p, stock_id=stocks[1])]
+    expected = [r for p in products for r in where(sandbox_env, product_id=p, stock_id=stock)]
     assert records == expected
     assert records
 

@@ -203,6 +203,8 @@ def test_template_fields_cover_every_user_argument() -> None:
         "code",
         "warehouse_id",
         "per_page",
+        "max_workers",
+        "expand",
         "where",
         "select",
         "updated_since",

@@ -372,6 +372,9 @@ def test_asset_uris_and_lineage_names_agree(sandbox_env: Sandbox, context: dict[
 
 def test_factories_build_the_same_assets() -> None:
     assert create_pack_asset(organization_id="org_1").uri == "pack://org_1/serial-numbers"
+    assert create_pack_asset(organization_id="org_1", resource="stocks").uri == (
+        "pack://org_1/stocks"
+    )
     assert (
         create_commercelayer_asset(slug="Acme", resource="packages").uri
         == "commercelayer://acme/packages"
@@ -409,6 +412,8 @@ def test_provider_info_matches_airflows_schema() -> None:
     [
         ("pack://org_1/serial-numbers", "pack://org_1/serial-numbers"),
         ("PACK://Org_1/serial-numbers/", "pack://Org_1/serial-numbers"),
+        ("pack://org_1/products", "pack://org_1/products"),
+        ("pack://org_1/product-warehouses", "pack://org_1/product-warehouses"),
         ("commercelayer://ACME/Packages", "commercelayer://acme/packages"),
         (
             "commercelayer://127.0.0.1:8080/stock_locations",
@@ -424,7 +429,7 @@ def test_asset_uris_are_normalised(uri: str, normalized: str) -> None:
     ("uri", "message"),
     [
         ("pack://org_1", "pack://org_1/serial-numbers"),
-        ("pack://org_1/products", "pack://org_1/serial-numbers"),
+        ("pack://org_1/orders", "pack://org_1/serial-numbers, with one of"),
         ("pack://serial-numbers/shipped", "pack://serial-numbers/serial-numbers"),
         ("commercelayer://packages", "commercelayer://packages/{resource}"),
         ("commercelayer://acme/packages/shipped", "one resource name"),

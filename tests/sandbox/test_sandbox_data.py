@@ -72,7 +72,7 @@ def test_serial_number_shape() -> None:
     assert all(p.startswith("prod_") for p in products)
     stocks = Counter(r["stock_id"] for r in records)
     assert None in stocks
-    assert len(stocks) == 5
+    assert len(stocks) == 21  # one stock per product and location slot (5 x 4), and None
     shipped = sum(r["fulfillment_line_id"] is not None for r in records)
     assert 0.25 < shipped / 600 < 0.42
     for r in records:
