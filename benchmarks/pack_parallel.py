@@ -59,7 +59,7 @@ def run(options: RunOptions) -> ScenarioResult:
     result = ScenarioResult(
         name=NAME,
         title=(
-            f"9. Pack parallel listings: {PRODUCTS} products x ~{sizes.records // PRODUCTS:,} "
+            f"10. Pack parallel listings: {PRODUCTS} products x ~{sizes.records // PRODUCTS:,} "
             f"serial numbers, {sizes.latency * 1000:g} ms latency, per_page={sizes.per_page}"
         ),
         command=options.command(NAME),

@@ -109,6 +109,7 @@ _EXTERNAL_PACKAGES = (
     "pathlib",
     "heapq",
     "queue",
+    "random",
     "re",
     "socketserver",
     "threading",
@@ -136,7 +137,7 @@ nitpick_ignore_regex = [
     (r"py:.*", rf"{'|'.join(_EXTERNAL_NAMES)}"),
     # Internals that signatures mention (settings, the HTTP client, trigger plumbing): private
     # modules are not documented, except the supporting types apigen.SUPPORTING lists.
-    (r"py:.*", r"airflow_provider_inventory\.(\w+\.)*_\w+\..*"),
+    (r"py:.*", r"airflow_provider_inventory\.(\w+\.)*_\w+(\..*)?"),
     # Private aliases: a filter value is a string, a list of strings or None (the parameter says
     # which); a trigger's readiness and a fetched page are internal.
     (r"py:.*", r"FilterValue|Readiness|Page|ResourceSchema"),
