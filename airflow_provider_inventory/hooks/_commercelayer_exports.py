@@ -7,7 +7,8 @@ the triggerer and a retried task can each pick up where another left off:
 1. :meth:`ExportSteps.plan`: count the matching records, then find the boundary ids that cut
    them into disjoint id ranges of at most ``chunk_size`` records (Commerce Layer's sdk-utils
    ``splitExport``: chunk k is ``id_gt`` the previous boundary and ``id_lteq`` its own). Each
-   chunk gets a deterministic ``reference`` ``{owner}.{query digest}.{chunks}.{index}``; when
+   chunk gets a deterministic ``reference`` ``{owner}.{query}.{chunks}.{index}.{bounds}``
+   (digests of the query and of the chunk's id bounds); when
    exports of the same owner and query already exist as a complete set (a retried or resumed
    task), that plan is taken over instead, without any counting request.
 2. :meth:`ExportSteps.advance`: one listing request (``GET /api/exports`` filtered by the
@@ -150,8 +151,12 @@ class ExportPlan:
     chunks: list[dict[str, str]]
 
     def reference(self, index: int) -> str:
-        """The reference of chunk ``index`` (from 0)."""
-        return f"{self.owner}.{self.digest}.{len(self.chunks)}.{index}"
+        """The reference of chunk ``index`` (from 0): owner, query digest, number of chunks,
+        index and a digest of the chunk's filters, so an export is only ever taken over for
+        exactly the id range it covers."""
+        bounds = json.dumps(sorted(self.chunks[index].items()))
+        chunk = hashlib.sha256(bounds.encode()).hexdigest()[:8]
+        return f"{self.owner}.{self.digest}.{len(self.chunks)}.{index}.{chunk}"
 
     def to_json(self) -> dict[str, Any]:
         """The plan as plain JSON (trigger kwargs, XCom)."""
@@ -390,7 +395,7 @@ class ExportSteps:
         size = None
         for export in self.owned(owner):
             parts = export.reference.split(".")
-            if len(parts) != 4 or parts[1] != digest or export.status == FAILED:
+            if len(parts) != 5 or parts[1] != digest or export.status == FAILED:
                 continue
             if not (parts[2].isdigit() and parts[3].isdigit()):
                 continue
@@ -400,7 +405,7 @@ class ExportSteps:
         if size is None or sorted(by_index) != list(range(size)):
             return None
         exports = [by_index[i] for i in range(size)]
-        return ExportPlan(
+        plan = ExportPlan(
             resource,
             owner,
             digest,
@@ -409,6 +414,9 @@ class ExportSteps:
             sum(e.records_count or 0 for e in exports),
             [{k: str(v) for k, v in e.filters.items()} for e in exports],
         )
+        if any(plan.reference(i) != e.reference for i, e in enumerate(exports)):
+            return None  # an export's filters are not what its reference says: plan anew
+        return plan
 
     # ------------------------------------------------------------------ reading state
 
@@ -684,7 +692,7 @@ class ExportSteps:
             empty = round_.empty
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise stuck_error(plan, round_, timeout)
+                raise stuck_error(plan, round_, f"export_timeout={timeout:g} s")
             sleep(round_.wait if left is None else min(round_.wait, left))
 
     # ------------------------------------------------------------------ downloading
@@ -766,14 +774,20 @@ class ExportSteps:
                     log.warning("Could not delete Commerce Layer export %s: %s", export.id, error)
 
 
-def stuck_error(plan: ExportPlan, round_: ExportRound, timeout: float | None) -> ExportError:
-    """The error for exports still running at the deadline (naming each)."""
+def stuck_error(plan: ExportPlan, round_: ExportRound, limit: str) -> ExportError:
+    """The error for exports still running at the deadline (naming each).
+
+    Args:
+        plan: the plan.
+        round_: its last round.
+        limit: the limit passed, for the message (``"export_timeout=600 s"``).
+    """
     running = ", ".join(e.describe() for e in round_.running) or "none running"
     waiting = sum(1 for i, e in enumerate(round_.exports) if e is None and i not in round_.empty)
     return ExportError(
-        f"Commerce Layer exports of {plan.resource} did not complete within export_timeout="
-        f"{timeout:g} s: {running}; {waiting} chunk(s) not started. They are interrupted; "
-        f"raise export_timeout if exports this large take longer."
+        f"Commerce Layer exports of {plan.resource} did not complete within {limit}: "
+        f"{running}; {waiting} chunk(s) not started. They are interrupted; raise "
+        f"export_timeout if exports this large take longer."
     )
 
 

@@ -765,6 +765,12 @@ class CommerceLayerHook(InventoryHook):
         max_concurrent: int,
     ) -> tuple[Query, int, int]:
         """The validated query (the listing's checks), chunk size and concurrency."""
+        bounds = [k for k in (filters or {}) if k in ("id_gt", "id_gteq", "id_lt", "id_lteq")]
+        if bounds:
+            raise InventoryConfigError(
+                f"filters: {bounds} would clash with the id ranges the exports are split into; "
+                f"drop them (the whole set is split into disjoint id ranges anyway)."
+            )
         query = build_query(
             resource,
             filters=filters,
@@ -773,13 +779,6 @@ class CommerceLayerHook(InventoryHook):
             updated_since=updated_since,
             updated_before=updated_before,
         )
-        refuse_id_bounds(query, "exports plan")
-        for key in ("id_gt", "id_lteq"):
-            if f"filter[q][{key}]" in query.params:
-                raise InventoryConfigError(
-                    f"filters: '{key}' would clash with the id ranges the exports are split "
-                    f"into; drop it (use id_gteq/id_lt-free filters, or list instead)."
-                )
         return query, checked_chunk_size(chunk_size), checked_concurrency(max_concurrent)
 
     def _export_stream(self, resource: str, pages: Iterator[Page], flatten: bool) -> RecordStream:

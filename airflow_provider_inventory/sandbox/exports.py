@@ -24,7 +24,8 @@ JSON array of flat records (``{"id", **attributes, "<relationship>_id"}``; relat
 Injectable faults (:meth:`Exports.inject`), each applied to the next ``times`` exports created
 (``expired_url`` and ``truncated_gzip`` to the next downloads): ``failed`` (status ``failed``
 with ``errors_log``), ``interrupted`` (status ``interrupted`` with ``errors_log`` half way; a
-``_start`` runs it again, fault spent), ``stuck`` (``in_progress`` forever), ``wrong_count``
+``_start`` runs it again, fault spent), ``interrupted_again`` (the same after every start),
+``stuck`` (``in_progress`` forever), ``wrong_count``
 (the file holds one record fewer than ``records_count``), ``truncated_gzip`` (the file is cut
 in half) and ``expired_url`` (403 as if the URL had expired).
 """
@@ -49,7 +50,15 @@ from .oauth import cl_error
 from .ransack import FilterError, compile_filters
 
 Record = dict[str, Any]
-EXPORT_FAULTS = ("failed", "interrupted", "stuck", "wrong_count", "truncated_gzip", "expired_url")
+EXPORT_FAULTS = (
+    "failed",
+    "interrupted",
+    "interrupted_again",
+    "stuck",
+    "wrong_count",
+    "truncated_gzip",
+    "expired_url",
+)
 _RUNNING = ("pending", "in_progress")
 
 
@@ -118,6 +127,7 @@ class Exports:
         self._pending_faults: deque[tuple[str, dict[str, Any]]] = deque()
         self._download_faults: deque[str] = deque()
         self.created = 0
+        self.peak_in_progress = 0
         self.attachment_log: list[AttachmentRequest] = []
 
     # ------------------------------------------------------------------ test controls
@@ -218,6 +228,7 @@ class Exports:
             export.faults.add(self._pending_faults.popleft()[0])
         self._exports[export.id] = export
         self.created += 1
+        self.peak_in_progress = max(self.peak_in_progress, running + 1)
         return self._document(export, 201)
 
     def _matching(self, rtype: ResourceType, filters: dict[str, Any]) -> list[Record] | Response:
@@ -331,7 +342,8 @@ class Exports:
             return export.status
         total = len(export.records)
         export.processed = min(total, int((now - export.started) * self.settings.speed))
-        if "interrupted" in export.faults and export.processed >= total // 2:
+        interrupts = {"interrupted", "interrupted_again"} & export.faults
+        if interrupts and export.processed >= total // 2:
             export.processed = total // 2
             export.status, export.interrupted_at = "interrupted", _now_iso()
             export.errors_log = {

@@ -439,13 +439,18 @@ class Sandbox:
         return self._app.commercelayer.exports.created
 
     @property
+    def exports_peak_in_progress(self) -> int:
+        """The most exports pending or in progress at once so far."""
+        return self._app.commercelayer.exports.peak_in_progress
+
+    @property
     def attachment_requests(self) -> list[AttachmentRequest]:
         """The requests the attachment origin answered (path, status, Authorization, headers)."""
         return list(self._app.commercelayer.exports.attachment_log)
 
     def inject_export_fault(self, kind: str, *, times: int = 1) -> None:
         """Apply an export fault to the next ``times`` exports (or downloads): ``failed``,
-        ``interrupted``, ``stuck``, ``wrong_count``, ``truncated_gzip``, ``expired_url`` (see
+        ``interrupted``, ``interrupted_again``, ``stuck``, ``wrong_count``, ``truncated_gzip``, ``expired_url`` (see
         ``.exports``)."""
         self._app.commercelayer.exports.inject(kind, times=times)
 
