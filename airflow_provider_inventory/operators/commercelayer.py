@@ -467,10 +467,18 @@ class CommerceLayerExportOperator(InventoryListOperator["CommerceLayerHook"]):
             "poll_interval": _seconds_argument(self.poll_interval, "poll_interval") or 5.0,
             "export_timeout": _seconds_argument(self.export_timeout, "export_timeout"),
         }
-        for name in ("chunk_size", "max_concurrent"):
+        from airflow_provider_inventory.hooks._commercelayer_exports import (
+            checked_chunk_size,
+            checked_concurrency,
+        )
+
+        for name, check in (
+            ("chunk_size", checked_chunk_size),
+            ("max_concurrent", checked_concurrency),
+        ):
             number = integer_argument(getattr(self, name), name)
             if number is not None:
-                arguments[name] = number
+                arguments[name] = check(number)
         return arguments
 
     def get_hook(self) -> CommerceLayerHook:
@@ -534,14 +542,14 @@ class CommerceLayerExportOperator(InventoryListOperator["CommerceLayerHook"]):
         concurrency = arguments.get("max_concurrent", 4)
         assert self._owner is not None
         with self.get_hook() as hook:
+            plan = hook.plan_export(  # creates nothing
+                arguments["resource"],
+                reference=self._owner,
+                updated_since=window.since,
+                updated_before=window.before,
+                **options,
+            )
             try:
-                plan = hook.plan_export(
-                    arguments["resource"],
-                    reference=self._owner,
-                    updated_since=window.since,
-                    updated_before=window.before,
-                    **options,
-                )
                 round_ = hook.advance_exports(
                     plan, concurrency, poll_interval=arguments["poll_interval"]
                 )
