@@ -12,6 +12,7 @@ two sizes ten times apart (the file is parsed incrementally, so it should stay f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,19 @@ EXPORT_SPEED = 2_000.0
 LIVE_BUDGET_PER_MINUTE = 200
 REQUEST_RATIO_TARGET = 20
 GROWTH_LIMIT_MIB = 20.0
-FULL = {"compare": 50_000, "memory": (10_000, 100_000), "chunk_size": 5_000}
-SMOKE = {"compare": 1_000, "memory": (500, 2_500), "chunk_size": 250}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Shipments compared, shipments of the two memory runs, records per export."""
+
+    compare: int
+    memory: tuple[int, int]
+    chunk_size: int
+
+
+FULL = Sizes(compare=50_000, memory=(10_000, 100_000), chunk_size=5_000)
+SMOKE = Sizes(compare=1_000, memory=(500, 2_500), chunk_size=250)
 #: Pinned client limits far above what the sandbox serves, so the paths are not paced here.
 UNPACED = {"rate_limit_average": 1_000_000, "rate_limit_burst": 1_000_000}
 
@@ -43,8 +55,7 @@ def expected_shipments(count: int, seed: int = 0) -> RecordSet:
 def run(options: RunOptions) -> ScenarioResult:
     """Compare the two paths at one size; measure the export path's memory at two."""
     sizes = SMOKE if options.smoke else FULL
-    chunk_size = int(sizes["chunk_size"])  # type: ignore[call-overload]
-    compare = int(sizes["compare"])  # type: ignore[call-overload]
+    chunk_size, compare = sizes.chunk_size, sizes.compare
     result = ScenarioResult(
         name=NAME,
         title=(
@@ -100,7 +111,7 @@ def run(options: RunOptions) -> ScenarioResult:
         judged=not options.smoke,
     )
     peaks = []
-    small, large = sizes["memory"]  # type: ignore[misc]
+    small, large = sizes.memory
     for size in (small, large):
         with SandboxProcess(shipments=size, export_speed=EXPORT_SPEED * 5, packages=0) as sandbox:
             env = options.child_env(sandbox.connection_env(commercelayer_extra=UNPACED))
