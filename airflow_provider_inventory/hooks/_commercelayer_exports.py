@@ -25,6 +25,9 @@ the triggerer and a retried task can each pick up where another left off:
 4. :meth:`ExportSteps.delete` after a successful download, :meth:`ExportSteps.interrupt_owned`
    when the task fails.
 
+:meth:`ExportSteps.stream` runs 2 to 4 on one thread, reading each chunk as soon as it and the
+chunks before it completed, while the later ones still run.
+
 Rate classes: creating, restarting, interrupting and deleting are writes; listing, fetching and
 downloading are reads (uncacheable).
 """
@@ -452,7 +455,13 @@ class ExportSteps:
     # ------------------------------------------------------------------ advancing
 
     def advance(
-        self, plan: ExportPlan, max_concurrent: int, *, empty: Sequence[int] = (), poll: float = 1.0
+        self,
+        plan: ExportPlan,
+        max_concurrent: int,
+        *,
+        empty: Sequence[int] = (),
+        read: Sequence[int] = (),
+        poll: float = 1.0,
     ) -> ExportRound:
         """Read every export of ``plan``, restart or clean up as needed, create missing ones.
 
@@ -460,6 +469,7 @@ class ExportSteps:
             plan: from :meth:`plan`.
             max_concurrent: the most exports of this plan pending or in progress at once.
             empty: chunks already found to match no record.
+            read: chunks already downloaded (their exports may be deleted): never created again.
             poll: the shortest wait before the next round (seconds).
 
         Raises:
@@ -489,9 +499,10 @@ class ExportSteps:
                 raise self._failed(plan, index, current)
             if current is not None and current.status == INTERRUPTED:
                 exports[index] = self._restart(plan, index, current)
+        finished = empty_chunks | set(read)
         running = sum(1 for e in exports if e is not None and e.status in RUNNING)
         for index in range(len(exports)):
-            if exports[index] is not None or index in empty_chunks or running >= max_concurrent:
+            if exports[index] is not None or index in finished or running >= max_concurrent:
                 continue
             created = self._create(plan, index)
             if isinstance(created, ExportState):
@@ -501,11 +512,14 @@ class ExportSteps:
                 empty_chunks.add(index)
             else:  # no free slot in the organization
                 break
+        finished |= empty_chunks
         done = all(
-            (e is not None and e.status == COMPLETED) or i in empty_chunks
+            (e is not None and e.status == COMPLETED) or i in finished
             for i, e in enumerate(exports)
         )
-        return ExportRound(exports, sorted(empty_chunks), done, self._wait(exports, poll))
+        waiting = any(e is None and i not in finished for i, e in enumerate(exports))
+        wait = poll if waiting else self._wait(exports, poll)
+        return ExportRound(exports, sorted(empty_chunks), done, wait)
 
     def _create(self, plan: ExportPlan, index: int) -> ExportState | str:
         """Create chunk ``index``'s export; ``"empty"`` (no record) or ``"busy"`` (no slot)."""
@@ -595,7 +609,7 @@ class ExportSteps:
     def _wait(self, exports: Sequence[ExportState | None], poll: float) -> float:
         """Until the soonest estimated completion among running exports, within bounds."""
         running = [e for e in exports if e is not None and e.status in RUNNING]
-        if not running or any(e is None for e in exports):
+        if not running:
             return poll
         now = time.time()
         remaining = []
@@ -668,28 +682,53 @@ class ExportSteps:
 
     # ------------------------------------------------------------------ waiting
 
-    def wait(
+    def stream(
         self,
         plan: ExportPlan,
         max_concurrent: int,
         *,
         poll_interval: float,
         timeout: float | None,
+        delete: bool,
         sleep: Callable[[float], None] = time.sleep,
-    ) -> ExportRound:
-        """Advance until every export completed (on this thread, sleeping between rounds).
+    ) -> Iterator[Page]:
+        """Advance ``plan`` and yield each chunk's records as soon as it and the chunks before
+        it completed (chunk order, so records come in id order), while the later ones run.
+
+        Args:
+            plan: from :meth:`plan`.
+            max_concurrent: the most exports in progress at once.
+            poll_interval: the shortest wait between rounds.
+            timeout: seconds the exports may take (time spent reading files not counted).
+            delete: delete each export once its records were consumed.
+            sleep: how to wait (tests).
 
         Raises:
-            ExportError: an export failed, or ``timeout`` seconds passed (naming the exports
-                still running).
+            ExportError: an export failed, or ``timeout`` passed (naming the exports still
+                running).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         empty: list[int] = []
-        while True:
-            round_ = self.advance(plan, max_concurrent, empty=empty, poll=poll_interval)
-            if round_.done:
-                return round_
+        read: list[int] = []
+        position = 0
+        while position < len(plan.chunks):
+            round_ = self.advance(plan, max_concurrent, empty=empty, read=read, poll=poll_interval)
             empty = round_.empty
+            reading_started = time.monotonic()
+            progressed = False
+            while position < len(plan.chunks):
+                export = round_.exports[position]
+                if position not in empty:
+                    if export is None or export.status != COMPLETED:
+                        break
+                    yield from self.pages([export], delete=delete)
+                    read.append(position)
+                progressed = True
+                position += 1
+            if deadline is not None:
+                deadline += time.monotonic() - reading_started  # reading is not the exports' time
+            if position >= len(plan.chunks) or progressed:
+                continue  # all read, or time passed while reading: look again at once
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise stuck_error(plan, round_, f"export_timeout={timeout:g} s")

@@ -590,7 +590,8 @@ class CommerceLayerHook(InventoryHook):
         created per range (at most ``max_concurrent`` in progress at once), each is polled
         (one request per poll for all of them, paced by ``estimated_completion_at``), its
         gzip file downloaded from object storage (no credentials are sent there) and parsed
-        incrementally. Memory does not grow with the number of records.
+        incrementally, as soon as it and the chunks before it completed, while the later ones
+        still run. Memory does not grow with the number of records.
 
         Arguments are checked when this is called; nothing is requested before the first
         record is asked for. If the stream fails or is closed early, the exports still running
@@ -621,7 +622,8 @@ class CommerceLayerHook(InventoryHook):
                 the exports the first created instead of creating new ones. Default: a new
                 random prefix.
             poll_interval: the shortest wait between polls (seconds).
-            export_timeout: seconds the exports may take to complete (``None``: no limit).
+            export_timeout: seconds the exports may take to complete, time spent reading
+                their files aside (``None``: no limit).
             keep_exports: keep completed exports (and their files) after reading them.
 
         Returns:
@@ -652,10 +654,13 @@ class CommerceLayerHook(InventoryHook):
             steps = self.export_steps
             try:
                 plan = steps.plan(query, **names, chunk_size=chunk, owner=owner)
-                round_ = steps.wait(
-                    plan, concurrency, poll_interval=poll_interval, timeout=export_timeout
+                yield from steps.stream(
+                    plan,
+                    concurrency,
+                    poll_interval=poll_interval,
+                    timeout=export_timeout,
+                    delete=not keep_exports,
                 )
-                yield from steps.pages(round_.completed(), delete=not keep_exports)
             except BaseException:
                 steps.interrupt_owned(owner)
                 raise
