@@ -496,6 +496,7 @@ class ExportSteps:
         empty_chunks = set(empty)
         for index, current in enumerate(exports):
             if current is not None and current.status == FAILED:
+                self._forget(current)  # so that a retry of the task creates it anew
                 raise self._failed(plan, index, current)
             if current is not None and current.status == INTERRUPTED:
                 exports[index] = self._restart(plan, index, current)
@@ -587,6 +588,7 @@ class ExportSteps:
     def _restart(self, plan: ExportPlan, index: int, export: ExportState) -> ExportState:
         restarts = int(export.metadata.get("restarts") or 0)
         if restarts >= MAX_RESTARTS:
+            self._forget(export)  # so that a retry of the task creates it anew
             raise ExportError(
                 f"Commerce Layer export {export.id} (chunk {index + 1} of {len(plan.chunks)} of "
                 f"{plan.resource}) was interrupted again after {restarts} restart(s); errors_log:"
@@ -666,6 +668,13 @@ class ExportSteps:
         if stopped:
             log.warning("Interrupted Commerce Layer export(s) %s.", ", ".join(stopped))
         return stopped
+
+    def _forget(self, export: ExportState) -> None:
+        """Delete an export that ended for good (best effort; a failure is logged)."""
+        try:
+            self.delete(export.id)
+        except InventoryApiError as error:
+            log.warning("Could not delete Commerce Layer export %s: %s", export.id, error)
 
     def _clean_up(self, leftovers: Sequence[ExportState]) -> None:
         """Interrupt (running) or delete (finished) exports of an older plan of the owner."""

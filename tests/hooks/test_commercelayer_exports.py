@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -131,11 +132,21 @@ def test_failed_export_names_it_and_interrupts_the_others(sandbox_env: Sandbox) 
     sandbox_env.set_exports(speed=1_000)
     sandbox_env.inject_export_fault("failed")
     with CommerceLayerHook() as hook, pytest.raises(ExportError) as raised:
-        export(hook, "shipments", chunk_size=100, max_concurrent=4)
-    failed = next(e for e in sandbox_env.exports if e["status"] == "failed")
-    assert f"export {failed['id']}" in str(raised.value)
-    assert "query timeout" in str(raised.value)
+        export(hook, "shipments", chunk_size=100, max_concurrent=4, reference="af-r")
+    message = str(raised.value)
+    assert re.search(
+        r"Commerce Layer export exp\d{7} \(chunk 1 of 9 of shipments\) failed", message
+    )
+    assert "query timeout" in message
     assert not running(sandbox_env)
+    # The failed export is deleted, so a retry creates it anew and ends exact.
+    assert "failed" not in {e["status"] for e in sandbox_env.exports}
+    created, kept = sandbox_env.exports_created, len(sandbox_env.exports)  # interrupted ones
+    sandbox_env.set_exports(speed=50_000)
+    with CommerceLayerHook() as hook:
+        records = export(hook, "shipments", chunk_size=100, max_concurrent=4, reference="af-r")
+    assert [r["id"] for r in records] == [s["id"] for s in sandbox_env.shipments()]
+    assert sandbox_env.exports_created - created == 9 - kept  # the interrupted are restarted
 
 
 def test_interrupted_export_is_restarted_once(sandbox_env: Sandbox) -> None:
@@ -150,10 +161,11 @@ def test_interrupted_twice_is_an_error_with_errors_log(sandbox_env: Sandbox) -> 
     sandbox_env.inject_export_fault("interrupted_again")
     with CommerceLayerHook() as hook, pytest.raises(ExportError) as raised:
         export(hook, "stock_items", chunk_size=500)
-    (state,) = sandbox_env.exports
-    assert f"export {state['id']}" in str(raised.value)
-    assert "interrupted again" in str(raised.value)
-    assert "canceling statement" in str(raised.value)
+    message = str(raised.value)
+    assert re.search(r"Commerce Layer export exp0000001 \(chunk 1 of 1 of stock_items\)", message)
+    assert "interrupted again" in message
+    assert "canceling statement" in message
+    assert not sandbox_env.exports  # deleted, so that a retry creates it anew
 
 
 def test_stuck_export_times_out_and_is_interrupted(sandbox_env: Sandbox) -> None:
