@@ -173,7 +173,7 @@ class ExportPlan:
 
 @dataclass
 class ExportState:
-    """What the API says about one export (JSON-able through ``dataclasses.asdict``)."""
+    """What the API says about one export (JSON-able through :meth:`to_json`)."""
 
     id: str
     reference: str
@@ -222,8 +222,13 @@ class ExportState:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExportState:
-        """The state back from ``dataclasses.asdict``."""
+        """The state back from :meth:`to_json`."""
         return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as plain JSON for trigger events, without ``attachment_url``: a presigned
+        URL is a bearer credential for its lifetime, and a fresh one is fetched to download."""
+        return {**asdict(self), "attachment_url": None}
 
     def describe(self) -> str:
         """``export <id> (<status>, 1,234/5,000 records)`` for messages."""

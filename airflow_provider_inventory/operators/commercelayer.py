@@ -530,7 +530,6 @@ class CommerceLayerExportOperator(InventoryListOperator["CommerceLayerHook"]):
         """Plan, create the first exports and defer; return the completed exports instead when
         every one is done already (a small set, or a retry that takes over finished exports)."""
         import time
-        from dataclasses import asdict
 
         from airflow_provider_inventory.triggers.commercelayer import CommerceLayerExportTrigger
         from airflow_provider_inventory.window import Window
@@ -557,7 +556,7 @@ class CommerceLayerExportOperator(InventoryListOperator["CommerceLayerHook"]):
                 hook.interrupt_exports(self._owner)
                 raise
         if round_.done:
-            return [asdict(e) for e in round_.completed()]
+            return [e.to_json() for e in round_.completed()]
         timeout = arguments["export_timeout"]
         self.log.info(
             "Started %d of %d export(s) of %s; deferring until they complete.",

@@ -317,8 +317,6 @@ class CommerceLayerExportTrigger(BaseTrigger):
         Yields:
             Exactly one event (see the class doc).
         """
-        from dataclasses import asdict
-
         from airflow_provider_inventory.hooks._commercelayer_exports import (
             ExportPlan,
             stuck_error,
@@ -351,7 +349,7 @@ class CommerceLayerExportTrigger(BaseTrigger):
                     yield TriggerEvent(
                         {
                             "status": SUCCESS,
-                            "exports": [asdict(e) for e in round_.completed()],
+                            "exports": [e.to_json() for e in round_.completed()],
                             "empty": empty,
                         }
                     )

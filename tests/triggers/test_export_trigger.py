@@ -43,6 +43,7 @@ def test_serialises_to_json_and_runs_twice_without_duplicates(sandbox_env: Sandb
     assert event["status"] == "success"
     assert json.loads(json.dumps(event)) == event
     assert [e["records_count"] for e in event["exports"]] == [100, 100, 100]
+    assert {e["attachment_url"] for e in event["exports"]} == {None}  # no presigned URL stored
     assert sandbox_env.exports_created == 3
     assert sandbox_env.exports_peak_in_progress <= 2
 
