@@ -304,3 +304,14 @@ def test_a_retry_with_another_query_cleans_up_the_leftovers(sandbox_env: Sandbox
     assert sandbox_env.exports_created == 3
     assert not running(sandbox_env)
     assert not sandbox_env.exports
+
+
+def test_polls_are_spaced_by_the_estimated_completion(sandbox_env: Sandbox) -> None:
+    sandbox_env.set_exports(speed=200)  # 400 records: one export of about 2 s
+    with CommerceLayerHook() as hook:
+        records = export(hook, "stock_items", chunk_size=500)  # poll_interval 0.05 s
+    assert len(records) == 400
+    polls = [r for r in sandbox_env.requests if r.path == "/api/exports" and r.method == "GET"]
+    # Polling every 0.05 s would take about 40 rounds; the estimate makes it a handful (the
+    # first lookup for earlier exports is one of them).
+    assert len(polls) < 15
