@@ -182,3 +182,17 @@ def test_arguments_are_checked_before_any_request(
         with pytest.raises(InventoryConfigError, match=match):
             export_task(deferrable=True, **kwargs).execute(task_context)
     assert not [r for r in sandbox_env.requests if r.api == "commercelayer"]
+
+
+def test_on_kill_interrupts_the_running_exports(
+    sandbox_env: Sandbox, task_context: dict[str, Any]
+) -> None:
+    sandbox_env.set_exports(speed=10)
+    task = export_task(chunk_size=100, max_concurrent=3, deferrable=True)
+    with pytest.raises(TaskDeferred):
+        task.execute(task_context)
+    assert {e["status"] for e in sandbox_env.exports} <= {"pending", "in_progress"}
+
+    task.on_kill()
+
+    assert {e["status"] for e in sandbox_env.exports} == {"interrupted"}
