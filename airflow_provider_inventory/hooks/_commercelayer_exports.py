@@ -767,11 +767,13 @@ class ExportSteps:
                         count += 1
                         yield record
                 except JsonArrayError as error:
+                    self._forget(export)  # so that a retry of the task creates it anew
                     raise ExportError(
                         f"The file of Commerce Layer export {export.id} is not a JSON array of "
                         f"records: {error}."
                     ) from None
         if count != state.records_count:
+            self._forget(export)  # so that a retry of the task creates it anew
             raise ExportError(
                 f"Commerce Layer export {export.id} reports records_count="
                 f"{state.records_count} but its file holds {count} records; stopped rather "
@@ -803,6 +805,7 @@ class ExportSteps:
                 export.id,
                 problem,
             )
+        self._forget(export)  # so that a retry of the task creates it anew
         raise ExportError(
             f"The file of Commerce Layer export {export.id} could not be downloaded after "
             f"{MAX_REFRESHES + 1} fresh URLs: {problem}."
