@@ -147,6 +147,11 @@ class BadResponseError(InventoryApiError):
     """The server answered 2xx with a body that is not JSON, is truncated, or has an unexpected shape."""
 
 
+class ExportError(InventoryApiError):
+    """A Commerce Layer export failed, was interrupted twice, got stuck, or its file disagrees
+    with its ``records_count``; the message names the export id."""
+
+
 class PaginationError(InventoryApiError):
     """A listing cannot continue safely: a repeated link, a link to another origin, or too many pages."""
 
@@ -226,6 +231,7 @@ __all__ = [
     "AuthenticationError",
     "BadResponseError",
     "ChangeSetError",
+    "ExportError",
     "InventoryApiError",
     "InventoryConfigError",
     "MassDeletionError",

@@ -24,6 +24,7 @@ JOBS = {
     "cl-listing": "benchmarks.commercelayer_jobs:child_listing",
     "cl-timed": "benchmarks.commercelayer_jobs:child_timed_listing",
     "cl-partition": "benchmarks.commercelayer_jobs:child_partition",
+    "cl-export": "benchmarks.cl_exports:child_export",
     "cpu-path": "benchmarks.cpu_cost:child_cpu_path",
     "format-path": "benchmarks.file_formats:child_format_path",
     "format-operator": "benchmarks.file_formats:child_format_operator",

@@ -107,6 +107,8 @@ class SandboxProcess:
         latency, latency_jitter: seconds added to every response.
         rate_limit: ``(average_per_minute, burst_per_10s)`` for Commerce Layer reads, or ``None``.
         log_requests: have the server log every request, for :meth:`statuses`.
+        shipments: Commerce Layer shipments (uncacheable; exportable).
+        export_speed: records per second an export processes.
 
     Attributes (inside the block):
         url: the server's base URL.
@@ -125,6 +127,8 @@ class SandboxProcess:
         latency_jitter: float = 0.0,
         rate_limit: tuple[int, int] | None = None,
         log_requests: bool = False,
+        shipments: int = 0,
+        export_speed: float = 20_000.0,
     ) -> None:
         self.args = [
             "--port",
@@ -143,6 +147,10 @@ class SandboxProcess:
             str(latency),
             "--latency-jitter",
             str(latency_jitter),
+            "--shipments",
+            str(shipments),
+            "--export-speed",
+            str(export_speed),
         ]
         if rate_limit is not None:
             self.args += ["--rate-limit", f"{rate_limit[0]}/{rate_limit[1]}"]

@@ -44,6 +44,7 @@ SCENARIOS = {
     "cl-host-sharing": "benchmarks.cl_host_sharing",
     "change-sets": "benchmarks.change_sets",
     "pack-parallel": "benchmarks.pack_parallel",
+    "cl-exports": "benchmarks.cl_exports",
 }
 #: Scenarios that compare against apache-airflow-providers-http.
 NEEDS_BASELINE = frozenset({"pack-throughput"})

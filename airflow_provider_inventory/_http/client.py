@@ -29,7 +29,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urljoin
 
 import requests
@@ -54,6 +54,7 @@ from airflow_provider_inventory._http.transport import (
     WatchedAdapter,
     deadline,
     read_body,
+    write_body,
 )
 from airflow_provider_inventory._http.urls import Origin, checked_url, origin_of, unsafe_reason
 from airflow_provider_inventory.exceptions import (
@@ -128,6 +129,7 @@ class _Call:
     json_body: Any
     data: Mapping[str, str] | None
     sent: requests.PreparedRequest | None = field(default=None)
+    sink: BinaryIO | None = field(default=None)
 
     def describe(self) -> str:
         """``METHOD url`` for log lines, redacted."""
@@ -272,6 +274,35 @@ class ApiClient:
             )
             return self._with_retries(call)
 
+    def download(self, url: str, sink: BinaryIO, *, max_bytes: int) -> JsonResponse:
+        """GET a file into ``sink`` through the loop (retries, pacing, deadline, cap).
+
+        ``sink`` is rewound and truncated before each attempt, so a retried transfer never
+        appends to a broken one. The body is stored as sent (decompressed only per its
+        ``Content-Encoding``). The auth is only added on the base URL's origin: build the
+        client without ``auth`` for a foreign origin (object storage) and none is ever sent.
+
+        Args:
+            url: an absolute URL.
+            sink: a seekable binary file.
+            max_bytes: the most bytes accepted.
+
+        Returns:
+            A :class:`JsonResponse` whose ``body`` is the number of bytes written.
+
+        Raises:
+            PaginationError: the URL is unsafe (nothing is sent).
+            InventoryApiError: a subclass naming what failed, after the retries (a 403 is an
+                :class:`~airflow_provider_inventory.exceptions.AuthenticationError`).
+        """
+        call = _Call("GET", url, None, None, None, None, sink=sink)
+        return with_retries(
+            lambda: self._attempt(call, max_bytes),
+            settings=self.settings,
+            describe=call.describe,
+            on_retry=self._count_retry,
+        )
+
     def _with_retries(self, call: _Call) -> JsonResponse:
         return with_retries(
             lambda: self._attempt(call),
@@ -289,7 +320,7 @@ class ApiClient:
 
     # ------------------------------------------------------------------ one attempt
 
-    def _attempt(self, call: _Call) -> JsonResponse:
+    def _attempt(self, call: _Call, max_bytes: int | None = None) -> JsonResponse:
         prepared = self._prepare(call)  # may fetch a token: before the pacer stamps the send
         self._pace()
         with self._stats_lock:
@@ -299,6 +330,8 @@ class ApiClient:
             try:
                 if self.pacer is not None:
                     self.pacer.observe(response.status_code, response.headers)
+                if call.sink is not None and response.status_code < 300:
+                    return self._store(prepared, response, limit, call.sink, max_bytes)
                 return self._handle(prepared, response, limit)
             finally:
                 limit.finish()  # before the connection goes back to the pool for others
@@ -424,11 +457,31 @@ class ApiClient:
                 url=url,
             )
         body = self._read(method, url, response, limit, self.settings.max_response_bytes)
+        if status == 204:  # No Content (a DELETE): nothing to decode
+            return JsonResponse(body=None, url=url, status=status, headers=response.headers)
         return JsonResponse(
             body=self._decode(method, url, response, body),
             url=url,
             status=status,
             headers=response.headers,
+        )
+
+    def _store(
+        self,
+        prepared: requests.PreparedRequest,
+        response: requests.Response,
+        limit: Deadline,
+        sink: BinaryIO,
+        max_bytes: int | None,
+    ) -> JsonResponse:
+        """A 2xx body copied into ``sink``; the failures of :meth:`_read`."""
+        method, url = prepared.method or "GET", prepared.url or ""
+        cap = self.settings.max_response_bytes if max_bytes is None else max_bytes
+        sink.seek(0)
+        sink.truncate()
+        written = self._read(method, url, response, limit, cap, sink=sink)
+        return JsonResponse(
+            body=written, url=url, status=response.status_code, headers=response.headers
         )
 
     def _read(
@@ -440,16 +493,22 @@ class ApiClient:
         cap: int,
         *,
         truncate: bool = False,
-    ) -> bytes:
-        """The body, decompressed and capped; a failed transfer is a :class:`Retryable`."""
+        sink: BinaryIO | None = None,
+    ) -> Any:
+        """The body, decompressed and capped (or, with ``sink``, its length once copied
+        there); a failed transfer is a :class:`Retryable`."""
         try:
-            body = read_body(response, cap, truncate=truncate)
+            if sink is not None:
+                body: Any = write_body(response, sink, cap)
+            else:
+                body = read_body(response, cap, truncate=truncate)
         except BodyTooLarge:
             raise self._unreadable(
                 method,
                 url,
                 response,
-                f"is larger than max_response_bytes={cap} after decompression; stopped reading",
+                f"is larger than {'the download limit' if sink else 'max_response_bytes'}="
+                f"{cap} after decompression; stopped reading",
                 "Raise the connection's extra field 'max_response_bytes' if such pages are "
                 "expected, or ask for smaller pages.",
             ) from None

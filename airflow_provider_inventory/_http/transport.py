@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -219,4 +219,26 @@ def read_body(response: requests.Response, limit: int, *, truncate: bool = False
     return bytes(body)
 
 
-__all__ = ["BodyTooLarge", "Deadline", "WatchedAdapter", "deadline", "read_body"]
+def write_body(response: requests.Response, sink: BinaryIO, limit: int) -> int:
+    """Copy the body of a streamed response into ``sink`` in chunks of at most 64 KiB.
+
+    The body is decompressed per its ``Content-Encoding`` only (a ``.gz`` file served as
+    ``application/gzip`` stays compressed), so memory stays at one chunk however large it is.
+
+    Returns:
+        The bytes written.
+
+    Raises:
+        BodyTooLarge: more than ``limit`` bytes arrived.
+        requests.RequestException: the transfer failed (cut off, timed out, undecodable).
+    """
+    written = 0
+    for chunk in response.iter_content(CHUNK_BYTES):
+        written += len(chunk)
+        if written > limit:
+            raise BodyTooLarge
+        sink.write(chunk)
+    return written
+
+
+__all__ = ["BodyTooLarge", "Deadline", "WatchedAdapter", "deadline", "read_body", "write_body"]

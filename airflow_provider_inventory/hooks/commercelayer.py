@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -80,6 +81,18 @@ from airflow_provider_inventory.exceptions import (
     InventoryConfigError,
     NotFoundError,
     TokenExpiredError,
+)
+from airflow_provider_inventory.hooks._commercelayer_exports import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_CONCURRENT,
+    ExportPlan,
+    ExportRound,
+    ExportState,
+    ExportSteps,
+    checked_chunk_size,
+    checked_concurrency,
+    owner_reference,
+    to_listing_record,
 )
 from airflow_provider_inventory.hooks._commercelayer_query import (
     KEYSET_CURSOR,
@@ -134,6 +147,7 @@ CACHEABLE_RESOURCES = frozenset(
 )
 CACHEABLE = "cacheable"
 UNCACHEABLE = "uncacheable"
+WRITE = "write"
 TOKEN_ENDPOINT = "token"
 #: The token endpoint's documented limit.
 TOKEN_RATE_LIMIT = RateLimit(30, 60.0)
@@ -141,6 +155,7 @@ TOKEN_RATE_LIMIT = RateLimit(30, 60.0)
 DEFAULT_RATE_LIMITS: dict[str, tuple[RateLimit, RateLimit]] = {
     UNCACHEABLE: (RateLimit(200, 60.0), RateLimit(50, 10.0)),
     CACHEABLE: (RateLimit(1000, 60.0), RateLimit(250, 10.0)),
+    WRITE: (RateLimit(200, 60.0), RateLimit(50, 10.0)),
 }
 
 
@@ -314,10 +329,11 @@ class CommerceLayerHook(InventoryHook):
         """The shared pacer for this API host, rate-limit class and limits (see the module doc).
 
         Args:
-            kind: ``"cacheable"`` or ``"uncacheable"`` (see :func:`rate_class`).
+            kind: ``"cacheable"`` or ``"uncacheable"`` (see :func:`rate_class`), or ``"write"``
+                (export creation and the like).
 
         Raises:
-            ValueError: ``kind`` is neither.
+            ValueError: ``kind`` is none of them.
             InventoryConfigError: a rate-limit extra is invalid.
         """
         if kind not in DEFAULT_RATE_LIMITS:
@@ -578,6 +594,261 @@ class CommerceLayerHook(InventoryHook):
             f"{f' for scope {self.scope!r}' if self.scope else ''}, {total} packages visible."
         )
 
+    # ------------------------------------------------------------------ exports
+
+    def iter_export(
+        self,
+        resource: str,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        fields: str | Sequence[str] | None = None,
+        include: str | Sequence[str] | None = None,
+        updated_since: Instant | None = None,
+        updated_before: Instant | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        flatten: bool = True,
+        reference: str | None = None,
+        poll_interval: float = 1.0,
+        export_timeout: float | None = 3600.0,
+        keep_exports: bool = False,
+    ) -> RecordStream:
+        """Stream every matching record through Commerce Layer's Exports API.
+
+        A fraction of the requests of a paged listing (one request per 25 records): the set is
+        split into disjoint id ranges of at most ``chunk_size`` records (a count and one
+        request per boundary, as Commerce Layer's sdk-utils ``splitExport``), one export is
+        created per range (at most ``max_concurrent`` in progress at once), each is polled
+        (one request per poll for all of them, paced by ``estimated_completion_at``), its
+        gzip file downloaded from object storage (no credentials are sent there) and parsed
+        incrementally, as soon as it and the chunks before it completed, while the later ones
+        still run. Memory does not grow with the number of records.
+
+        Arguments are checked when this is called; nothing is requested before the first
+        record is asked for. If the stream fails or is closed early, the exports still running
+        are interrupted; completed ones are deleted once read, unless ``keep_exports``.
+
+        Records: with ``flatten=True`` a record has the keys and values the same record has in
+        :meth:`iter_resources` ``(flatten=True)``, in id order, with these differences:
+        ``meta`` is ``None`` (exports carry no resource meta); every to-one relationship comes
+        as ``<relationship>_id`` even when not included (the listing has it only for included
+        relationships; pass ``fields`` to narrow the record to the listing's attributes);
+        relationships named in ``include`` are nested as the export writes them (flat, without
+        ``type``/``meta``). With ``flatten=False`` the records are exactly what the export file
+        holds. Timestamps are the API's text either way.
+
+        Args:
+            resource: the resource type (``shipments``, ``stock_items``, ``skus``...).
+            filters: ``{attribute(s)}_{predicate}`` -> value, checked as for
+                :meth:`iter_resources`; not ``id_gt``/``id_lteq``, used by the chunks.
+            fields: the attributes to export (default all).
+            include: relationships to nest in each record.
+            updated_since, updated_before: the ``[since, before)`` window on ``updated_at``.
+            chunk_size: records per export, 1 to 10,000 (default 5,000).
+            max_concurrent: exports in progress at once, 1 to 10 (default 4).
+            flatten: see above.
+            reference: a prefix for the exports' ``reference`` (e.g. from
+                :func:`~airflow_provider_inventory.hooks._commercelayer_exports.owner_reference`
+                of a task instance): a second call with the same prefix and query takes over
+                the exports the first created instead of creating new ones. Default: a new
+                random prefix.
+            poll_interval: the shortest wait between polls (seconds).
+            export_timeout: seconds the exports may take to complete, time spent reading
+                their files aside (``None``: no limit).
+            keep_exports: keep completed exports (and their files) after reading them.
+
+        Returns:
+            A :class:`~airflow_provider_inventory._http.stream.RecordStream`.
+
+        Raises:
+            InventoryConfigError: an argument is invalid (raised here), or Commerce Layer does
+                not export ``resource`` (raised while iterating: use :meth:`iter_resources`).
+            ExportError: an export failed, was interrupted twice, did not complete within
+                ``export_timeout``, or its file disagrees with its ``records_count`` (naming
+                the export id; raised while iterating).
+            InventoryApiError: a request failed after its retries.
+        """
+        query, chunk, concurrency = self._export_query(
+            resource,
+            filters=filters,
+            fields=fields,
+            include=include,
+            updated_since=updated_since,
+            updated_before=updated_before,
+            chunk_size=chunk_size,
+            max_concurrent=max_concurrent,
+        )
+        owner = reference or owner_reference(uuid.uuid4().hex)
+        names = {"fields": _names(fields), "includes": _names(include)}
+
+        def pages() -> Iterator[Page]:
+            steps = self.export_steps
+            try:
+                plan = steps.plan(query, **names, chunk_size=chunk, owner=owner)
+                yield from steps.stream(
+                    plan,
+                    concurrency,
+                    poll_interval=poll_interval,
+                    timeout=export_timeout,
+                    delete=not keep_exports,
+                )
+            except BaseException:
+                steps.interrupt_owned(owner)
+                raise
+
+        return self._export_stream(resource, pages(), flatten)
+
+    def plan_export(
+        self,
+        resource: str,
+        *,
+        reference: str,
+        filters: Mapping[str, Any] | None = None,
+        fields: str | Sequence[str] | None = None,
+        include: str | Sequence[str] | None = None,
+        updated_since: Instant | None = None,
+        updated_before: Instant | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> ExportPlan:
+        """Plan the exports of a bulk read (step 1 of :meth:`iter_export`; no export created).
+
+        Takes over the complete plan of earlier exports with the same ``reference`` prefix and
+        query, if any (a retried task). Arguments as for :meth:`iter_export`.
+
+        Raises:
+            InventoryConfigError: an argument is invalid.
+            InventoryApiError: a planning request failed.
+        """
+        query, chunk, _ = self._export_query(
+            resource,
+            filters=filters,
+            fields=fields,
+            include=include,
+            updated_since=updated_since,
+            updated_before=updated_before,
+            chunk_size=chunk_size,
+            max_concurrent=1,
+        )
+        return self.export_steps.plan(
+            query,
+            fields=_names(fields),
+            includes=_names(include),
+            chunk_size=chunk,
+            owner=reference,
+        )
+
+    def advance_exports(
+        self,
+        plan: ExportPlan,
+        max_concurrent: int,
+        *,
+        empty: Sequence[int] = (),
+        poll_interval: float = 1.0,
+    ) -> ExportRound:
+        """One round: read the plan's exports (one request), restart, clean up, create missing
+        ones (step 2 of :meth:`iter_export`). Safe to repeat: exports are found by reference.
+
+        Raises:
+            ExportError: an export failed or was interrupted twice.
+            InventoryConfigError: the resource is not exportable.
+        """
+        return self.export_steps.advance(
+            plan, checked_concurrency(max_concurrent), empty=empty, poll=poll_interval
+        )
+
+    def export_records(
+        self,
+        exports: Sequence[ExportState],
+        *,
+        resource: str,
+        flatten: bool = True,
+        keep_exports: bool = False,
+    ) -> RecordStream:
+        """The records of completed exports (step 3 of :meth:`iter_export`), deleting each
+        export once read unless ``keep_exports``.
+
+        Raises:
+            ExportError: while iterating, as for :meth:`iter_export`.
+        """
+        return self._export_stream(
+            resource, self.export_steps.pages(exports, delete=not keep_exports), flatten
+        )
+
+    def interrupt_exports(self, reference: str) -> list[str]:
+        """Interrupt every export pending or in progress whose reference starts with
+        ``reference`` (best effort). Returns the ids interrupted."""
+        return self.export_steps.interrupt_owned(reference)
+
+    @cached_property
+    def export_steps(self) -> ExportSteps:
+        """The export steps over this hook's clients (reads, writes, auth-less file clients)."""
+        return ExportSteps(
+            self._client_for_class(UNCACHEABLE),
+            self._client_for_class(WRITE),
+            self._file_client,
+        )
+
+    def _export_query(
+        self,
+        resource: str,
+        *,
+        filters: Mapping[str, Any] | None,
+        fields: str | Sequence[str] | None,
+        include: str | Sequence[str] | None,
+        updated_since: Instant | None,
+        updated_before: Instant | None,
+        chunk_size: int,
+        max_concurrent: int,
+    ) -> tuple[Query, int, int]:
+        """The validated query (the listing's checks), chunk size and concurrency."""
+        bounds = [k for k in (filters or {}) if k in ("id_gt", "id_gteq", "id_lt", "id_lteq")]
+        if bounds:
+            raise InventoryConfigError(
+                f"filters: {bounds} would clash with the id ranges the exports are split into; "
+                f"drop them (the whole set is split into disjoint id ranges anyway)."
+            )
+        query = build_query(
+            resource,
+            filters=filters,
+            fields=fields,
+            include=include,
+            updated_since=updated_since,
+            updated_before=updated_before,
+        )
+        return query, checked_chunk_size(chunk_size), checked_concurrency(max_concurrent)
+
+    def _export_stream(self, resource: str, pages: Iterator[Page], flatten: bool) -> RecordStream:
+        def records_of(page: Page) -> list[Record]:
+            if not flatten:
+                return page.records
+            return [to_listing_record(record, resource) for record in page.records]
+
+        return RecordStream(
+            pages,
+            what=f"Commerce Layer {resource} export",
+            stats=lambda: self.stats,
+            records_of=records_of,
+            ahead=1,
+        )
+
+    def _file_client(self, url: str) -> ApiClient:
+        """An auth-less client for a file's origin (object storage): no credentials go there."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        key = f"files:{origin}"
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = ApiClient(
+                    origin,
+                    self.http_settings,
+                    conn_id=self.conn_id,
+                    auth=None,
+                    default_headers={"Accept": "*/*"},
+                    pacer=self.pacer(UNCACHEABLE),
+                    scrubber=self.scrubber,
+                )
+            return self._clients[key]
+
     # ------------------------------------------------------------------ listing internals
 
     def _schema_checks(self) -> bool:
@@ -717,6 +988,15 @@ def check_resource(resource: str) -> None:
         InventoryConfigError: it is empty, not a string, or not lower-case snake case.
     """
     resource_name(resource)
+
+
+def _names(value: str | Sequence[str] | None) -> list[str] | None:
+    """Names from a comma-separated string or a list (``None`` or empty: ``None``)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(item).strip() for item in items if str(item).strip()]
+    return names or None
 
 
 def _with_hint(error: InventoryApiError, hint: str) -> InventoryApiError:

@@ -1,7 +1,10 @@
-"""Commerce Layer operators: list any JSON:API resource, or plan a partitioned listing.
+"""Commerce Layer operators: list any JSON:API resource, export one in bulk, or plan a
+partitioned listing.
 
 - :class:`CommerceLayerListOperator` lists a resource (``packages``, ``stock_locations``,
   ``skus``...), filters, projects and publishes it;
+- :class:`CommerceLayerExportOperator` reads the same records through the Exports API
+  (deferrable), for large sets at a sliver of the request budget;
 - :class:`CommerceLayerPackagesOperator` is the same with ``resource="packages"``;
 - :class:`CommerceLayerPartitionPlanOperator` splits a large listing into disjoint id ranges for
   dynamic task mapping.
@@ -41,7 +44,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_inventory import COMMERCELAYER_DEFAULT_CONN_ID
-from airflow_provider_inventory._compat import BaseOperator
+from airflow_provider_inventory._compat import BaseOperator, conf
 from airflow_provider_inventory.operators.base import (
     InventoryListOperator,
     config_error,
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_inventory._http.stream import RecordStream
     from airflow_provider_inventory.assets import DatasetName
+    from airflow_provider_inventory.hooks._commercelayer_exports import ExportState
     from airflow_provider_inventory.hooks._commercelayer_schema import ResourceSchema
     from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
     from airflow_provider_inventory.records import Column, ColumnKind, RecordSelection
@@ -347,6 +351,309 @@ class CommerceLayerListOperator(InventoryListOperator["CommerceLayerHook"]):
             if any(name == relationship or name.startswith(prefixes) for name in named):
                 return relationship
         return None
+
+
+class CommerceLayerExportOperator(InventoryListOperator["CommerceLayerHook"]):
+    """Read a Commerce Layer resource in bulk through its Exports API, then filter, select and
+    publish the records exactly as :class:`CommerceLayerListOperator` does.
+
+    Use it for large sets: a paged listing costs one request per 25 records from the client
+    IP's shared budget (100,000 shipments: 4,000 requests, 20 minutes of the uncacheable
+    budget); an export of the same set costs a few dozen. The set is split into disjoint id
+    ranges of at most ``chunk_size`` records, one export each, at most ``max_concurrent`` in
+    progress at once.
+
+    Deferrable by default when ``[operators] default_deferrable`` is set: the worker plans the
+    exports, creates the first ones and defers; the triggerer polls them
+    (:class:`~airflow_provider_inventory.triggers.commercelayer.CommerceLayerExportTrigger`)
+    and starts the others as slots free; the task resumes on a worker to download, parse and
+    publish. ``deferrable=False`` polls on the worker.
+
+    Retries are idempotent: every export carries a deterministic ``reference`` built from the
+    DAG, run, task, map index and chunk, so a retried or resumed task takes over its exports
+    still running or completed instead of creating new ones. Completed exports are deleted
+    once downloaded (unless ``keep_exports``); exports still running when the task fails are
+    interrupted.
+
+    Records are those of ``CommerceLayerHook.iter_export`` (see there for how they differ from
+    a listing's: ``meta`` is ``None``; to-one relationship ids come without ``include``).
+
+    Example, last interval's shipments into Parquet::
+
+        CommerceLayerExportOperator(
+            task_id="shipments",
+            resource="shipments",
+            filters={"status_in": ["shipped", "delivered"]},
+            updated_since="{{ data_interval_start }}",
+            updated_before="{{ data_interval_end }}",
+            output_path="s3://aws_default@bucket/shipments/{{ ds }}.parquet",
+        )
+
+    Args:
+        resource: the resource type (``shipments``, ``stock_items``, ``skus``...). Templated.
+        commercelayer_conn_id: the Commerce Layer connection. Templated.
+        filters: ``{attribute(s)}_{predicate}`` -> value, as for the list operator. Templated.
+        fields: the attributes to export (default all). Templated.
+        include: relationships to nest in each record. Templated.
+        chunk_size: records per export, 1 to 10,000 (default 5,000). Templated.
+        max_concurrent: exports in progress at once, 1 to 10 (default 4). Templated.
+        deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+        poll_interval: the shortest wait between polls, seconds (default 5); polls are spaced
+            further by the exports' ``estimated_completion_at``. Templated.
+        export_timeout: seconds the exports may take to complete (default 3600); then they
+            are interrupted and the task fails naming them. Templated.
+        keep_exports: keep completed exports and their files after the download.
+        kwargs: the shared listing arguments (``where``, ``select``, ``updated_since``,
+            ``updated_before``, ``output_path``, ``max_xcom_records``) and
+            :class:`~airflow.sdk.BaseOperator` arguments.
+    """
+
+    template_fields: Sequence[str] = (
+        "commercelayer_conn_id",
+        "resource",
+        "filters",
+        "fields",
+        "include",
+        "chunk_size",
+        "max_concurrent",
+        "poll_interval",
+        "export_timeout",
+        *InventoryListOperator.template_fields,
+    )
+    template_fields_renderers = {
+        **InventoryListOperator.template_fields_renderers,
+        "filters": "json",
+    }
+    ui_color = "#e4dcf2"
+
+    def __init__(
+        self,
+        *,
+        resource: str,
+        commercelayer_conn_id: str = COMMERCELAYER_DEFAULT_CONN_ID,
+        filters: Mapping[str, Any] | str | None = None,
+        fields: str | Sequence[str] | None = None,
+        include: str | Sequence[str] | None = None,
+        chunk_size: int | str | None = None,
+        max_concurrent: int | str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float | str = 5.0,
+        export_timeout: float | str = 3600.0,
+        keep_exports: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.resource = resource
+        self.commercelayer_conn_id = commercelayer_conn_id
+        self.filters = filters
+        self.fields = fields
+        self.include = include
+        self.chunk_size = chunk_size
+        self.max_concurrent = max_concurrent
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.export_timeout = export_timeout
+        self.keep_exports = keep_exports
+        self._owner: str | None = None
+        self._completed: list[ExportState] | None = None
+
+    @property
+    def listing_name(self) -> str:
+        """``Commerce Layer <resource> export``, for log lines."""
+        return f"Commerce Layer {self.resource} export"
+
+    def listing_arguments(self) -> dict[str, Any]:
+        """The rendered arguments, normalised for ``CommerceLayerHook.iter_export``.
+
+        Raises:
+            InventoryConfigError: an argument has the wrong type (the hook checks the values).
+        """
+        if not isinstance(self.resource, str) or not self.resource.strip():
+            raise config_error(
+                f"resource must name a Commerce Layer resource such as 'shipments', got "
+                f"{self.resource!r}."
+            )
+        arguments: dict[str, Any] = {
+            "resource": self.resource.strip(),
+            "filters": mapping_argument(self.filters, "filters", _FILTERS_EXAMPLE),
+            "fields": _split_names(names_argument(self.fields, "fields")),
+            "include": _split_names(names_argument(self.include, "include")),
+            "poll_interval": _seconds_argument(self.poll_interval, "poll_interval") or 5.0,
+            "export_timeout": _seconds_argument(self.export_timeout, "export_timeout"),
+        }
+        from airflow_provider_inventory.hooks._commercelayer_exports import (
+            checked_chunk_size,
+            checked_concurrency,
+        )
+
+        for name, check in (
+            ("chunk_size", checked_chunk_size),
+            ("max_concurrent", checked_concurrency),
+        ):
+            number = integer_argument(getattr(self, name), name)
+            if number is not None:
+                arguments[name] = check(number)
+        return arguments
+
+    def get_hook(self) -> CommerceLayerHook:
+        """A new ``CommerceLayerHook`` for ``commercelayer_conn_id``."""
+        from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+
+        return CommerceLayerHook(commercelayer_conn_id=self.commercelayer_conn_id)
+
+    def known_fields(self, arguments: Mapping[str, Any]) -> Collection[str] | None:
+        """The fields of the export's records when ``fields`` names them, else unknown."""
+        if arguments["fields"] is None:
+            return None
+        return flattened_fields("", arguments["fields"], arguments["include"])
+
+    def declared_columns(self, arguments: Mapping[str, Any]) -> Mapping[str, Column]:
+        """See :func:`resource_columns`."""
+        return resource_columns(arguments["resource"], arguments["include"])
+
+    def lineage_dataset(self, hook: CommerceLayerHook, arguments: Mapping[str, Any]) -> DatasetName:
+        """``commercelayer://{slug}`` / ``{resource}``."""
+        from airflow_provider_inventory.assets import commercelayer_dataset, commercelayer_slug
+
+        return commercelayer_dataset(commercelayer_slug(hook.api_url), arguments["resource"])
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, context: Context) -> Any:
+        """Export and publish; deferrable, the worker only plans and starts the exports.
+
+        Returns:
+            The records or the manifest (see
+            :meth:`~airflow_provider_inventory.operators.base.InventoryListOperator.execute`).
+
+        Raises:
+            InventoryConfigError: an argument is invalid (before any request), or the resource
+                is not exportable.
+            ExportError: an export failed, got stuck, or its file is inconsistent.
+        """
+        self._owner = task_reference(context)
+        if not self.deferrable:
+            return super().execute(context)
+        arguments = self.listing_arguments()
+        self.record_selection(arguments)  # bad where/select fail before any request
+        self.output_target(arguments)
+        completed = self._start_and_defer(arguments)
+        return self.execute_complete(context, {"status": "success", "exports": completed})
+
+    def _start_and_defer(self, arguments: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Plan, create the first exports and defer; return the completed exports instead when
+        every one is done already (a small set, or a retry that takes over finished exports)."""
+        import time
+
+        from airflow_provider_inventory.triggers.commercelayer import CommerceLayerExportTrigger
+        from airflow_provider_inventory.window import Window
+
+        window = Window.of(self.updated_since, self.updated_before)
+        options = {k: arguments[k] for k in ("filters", "fields", "include")}
+        if "chunk_size" in arguments:
+            options["chunk_size"] = arguments["chunk_size"]
+        concurrency = arguments.get("max_concurrent", 4)
+        assert self._owner is not None
+        with self.get_hook() as hook:
+            plan = hook.plan_export(  # creates nothing
+                arguments["resource"],
+                reference=self._owner,
+                updated_since=window.since,
+                updated_before=window.before,
+                **options,
+            )
+            try:
+                round_ = hook.advance_exports(
+                    plan, concurrency, poll_interval=arguments["poll_interval"]
+                )
+            except BaseException:
+                hook.interrupt_exports(self._owner)
+                raise
+        if round_.done:
+            return [e.to_json() for e in round_.completed()]
+        timeout = arguments["export_timeout"]
+        self.log.info(
+            "Started %d of %d export(s) of %s; deferring until they complete.",
+            len(round_.running),
+            len(plan.chunks),
+            plan.resource,
+        )
+        self.defer(
+            trigger=CommerceLayerExportTrigger(
+                plan=plan.to_json(),
+                max_concurrent=concurrency,
+                commercelayer_conn_id=self.commercelayer_conn_id,
+                poll_interval=arguments["poll_interval"],
+                end_time=None if timeout is None else time.time() + timeout,
+                empty=round_.empty,
+            ),
+            method_name="execute_complete",
+        )
+        raise AssertionError("defer() returned")  # pragma: no cover: defer always raises
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
+        """Resume after the trigger: download, parse and publish the completed exports.
+
+        Raises:
+            ExportError: the trigger reported a failure or a timeout (the exports still
+                running are interrupted first).
+        """
+        from airflow_provider_inventory.exceptions import ExportError
+        from airflow_provider_inventory.hooks._commercelayer_exports import ExportState
+
+        self._owner = task_reference(context)
+        if event.get("status") != "success":
+            with self.get_hook() as hook:
+                hook.interrupt_exports(self._owner)
+            if event.get("error_type") == "InventoryConfigError":
+                raise config_error(str(event.get("message")))
+            raise ExportError(str(event.get("message") or event))
+        self._completed = [ExportState.from_json(e) for e in event.get("exports") or []]
+        return InventoryListOperator.execute(self, context)
+
+    def open_listing(
+        self, hook: CommerceLayerHook, arguments: Mapping[str, Any], window: Window
+    ) -> RecordStream:
+        """The completed exports' records (after deferral), or the whole export on the worker."""
+        if self._completed is not None:
+            return hook.export_records(
+                self._completed, resource=arguments["resource"], keep_exports=self.keep_exports
+            )
+        return hook.iter_export(
+            **arguments,
+            updated_since=window.since,
+            updated_before=window.before,
+            reference=self._owner,
+            keep_exports=self.keep_exports,
+        )
+
+    def on_kill(self) -> None:
+        """Interrupt this task's exports still running."""
+        if self._owner is None:
+            return
+        with self.get_hook() as hook:
+            hook.interrupt_exports(self._owner)
+
+
+def task_reference(context: Context) -> str:
+    """The export reference prefix of a task instance: digest of DAG, run, task, map index."""
+    from airflow_provider_inventory.hooks._commercelayer_exports import owner_reference
+
+    ti = context["ti"]
+    return owner_reference(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+
+
+def _seconds_argument(value: Any, name: str) -> float | None:
+    """A positive number of seconds that may arrive as rendered text (``None``: no limit)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise config_error(f"{name} must be a positive number of seconds, got {value!r}.")
+    return seconds
 
 
 class CommerceLayerPackagesOperator(CommerceLayerListOperator):

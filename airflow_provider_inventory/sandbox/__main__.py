@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--products", type=int, default=5, help="Pack products")
     parser.add_argument("--packages", type=int, default=100, help="Commerce Layer packages")
     parser.add_argument("--stock-locations", type=int, default=5, help="stock locations")
+    parser.add_argument("--shipments", type=int, default=0, help="Commerce Layer shipments")
+    parser.add_argument("--stock-items", type=int, default=0, help="Commerce Layer stock items")
+    parser.add_argument(
+        "--export-speed", type=float, default=20_000.0, help="export records per second"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     parser.add_argument("--latency-jitter", type=float, default=0.0, help="extra random seconds")
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction answered 5xx")
@@ -98,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             token_rate_limit=args.token_rate_limit or None,
             verbose=args.verbose,
+            shipments=args.shipments,
+            stock_items=args.stock_items,
+            export_speed=args.export_speed,
         )
     except ValueError as exc:
         print(f"inventory-sandbox: {exc}", file=sys.stderr)

@@ -15,8 +15,10 @@ import traceback
 from collections import deque
 from typing import Any
 
+from .catalog import Catalog
 from .commercelayer import CommerceLayerAPI
 from .data import DataStore
+from .exports import ExportSettings
 from .faults import API_KINDS, Fault, FaultEffects, FaultInjector, Scheduler
 from .messages import (
     JSON_TYPE,
@@ -82,12 +84,14 @@ class SandboxApp:
         seed: int,
         rate_limits: dict[str, tuple[int, ...]] | None,
         token_rate_limit: int | None,
+        catalog: Catalog | None = None,
+        export_settings: ExportSettings | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.tokens = TokenStore()
         self.pack = PackAPI(store, settings)
-        self.commercelayer = CommerceLayerAPI(store, self.tokens)
+        self.commercelayer = CommerceLayerAPI(store, self.tokens, catalog, export_settings)
         self.oauth = OAuthAPI(settings, self.tokens)
         self.oauth.set_rate_limit(token_rate_limit)
         self.rate_limits = RateLimits(rate_limits)

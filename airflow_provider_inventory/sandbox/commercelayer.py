@@ -22,7 +22,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any
 
+from .catalog import Catalog
 from .data import PACKAGE_ATTRIBUTES, STOCK_LOCATION_ATTRIBUTES, DataStore
+from .exports import Exports, ExportSettings
 from .jsonapi import Relationship, ResourceType, included_objects, resource_object
 from .messages import JSONAPI_TYPE, Context, Request, Response, encode_query, json_response
 from .oauth import TokenStore, bearer_token, cl_error
@@ -110,7 +112,13 @@ def _fields_for(attributes: tuple[str, ...]) -> dict[str, Field]:
 class CommerceLayerAPI:
     """Answers ``/api/...`` requests from a :class:`DataStore`."""
 
-    def __init__(self, store: DataStore, tokens: TokenStore) -> None:
+    def __init__(
+        self,
+        store: DataStore,
+        tokens: TokenStore,
+        catalog: Catalog | None = None,
+        export_settings: ExportSettings | None = None,
+    ) -> None:
         self.store = store
         self.tokens = tokens
         #: Records of every other type of the bundled schema (``stock_items``, ``shipments``...).
@@ -156,7 +164,12 @@ class CommerceLayerAPI:
                 get=store.get_stock_location,
             ),
         }
+        if catalog is not None:
+            # The catalog's hand-written types (shipments, stock items) take precedence over
+            # the schema-driven ones.
+            fixed.update(catalog.resource_types(location_fields, self._via_location))
         self.types: dict[str, ResourceType] = ServedTypes(fixed, self.resources)
+        self.exports = Exports(self.types, export_settings or ExportSettings())
 
     def _via_location(self, getter: Any) -> Any:
         def get(record: Record) -> Any:
@@ -189,6 +202,9 @@ class CommerceLayerAPI:
             return _error(
                 401, "INVALID_TOKEN", "Invalid token", "The access token you provided is expired."
             )
+        segments = [s for s in request.path.split("/") if s][1:]  # drop "api"
+        if segments[:1] == ["exports"]:
+            return self.exports.handle(request, segments)
         if request.method not in ("GET", "HEAD"):
             return _error(
                 405,

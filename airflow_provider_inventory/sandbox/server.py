@@ -16,7 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .app import SandboxApp
+from .catalog import Catalog
 from .data import DataStore, Record
+from .exports import AttachmentApp, AttachmentRequest, ExportSettings
 from .faults import Fault
 from .messages import LoggedRequest, Request, Response, json_response
 from .settings import Settings
@@ -31,7 +33,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, port: int, app: SandboxApp, verbose: bool) -> None:
+    def __init__(self, port: int, app: SandboxApp | AttachmentApp, verbose: bool) -> None:
         self.app = app
         self.verbose = verbose
         self._connections: set[socket.socket] = set()
@@ -145,6 +147,12 @@ class Sandbox:
     (+ uniform ``[0, latency_jitter]``) and ``error_rate`` (random 500/502/503 from a seeded
     RNG) apply to ``/v1/...`` and ``/api/...`` requests only. ``token_lifetime`` (seconds,
     may be fractional) is fixed per token when it is issued.
+
+    ``shipments`` and ``stock_items`` add those Commerce Layer resources (see ``.catalog``).
+    Exports (``/api/exports``, see ``.exports``) run at ``export_speed`` records per second;
+    their files are served on a second loopback port (:attr:`attachments_url`) with URLs valid
+    for ``export_url_ttl`` seconds; ``max_export_records`` and ``max_exports_in_progress`` are
+    the API's limits (10,000 and 10).
     """
 
     def __init__(
@@ -169,6 +177,12 @@ class Sandbox:
         client_secret: str = "sandbox-client-secret",
         token_rate_limit: int | None = 30,
         verbose: bool = False,
+        shipments: int = 0,
+        stock_items: int = 0,
+        export_speed: float = 20_000.0,
+        export_url_ttl: float = 300.0,
+        max_export_records: int = 10_000,
+        max_exports_in_progress: int = 10,
     ) -> None:
         self.seed = seed
         self.anchor = ANCHOR
@@ -195,13 +209,23 @@ class Sandbox:
             stock_locations=stock_locations,
             organization_id=organization_id,
         )
+        self._export_settings = ExportSettings(
+            speed=export_speed,
+            url_ttl=export_url_ttl,
+            max_records=max_export_records,
+            max_in_progress=max_exports_in_progress,
+        )
         self._app = SandboxApp(
             store=self._store,
             settings=self._settings,
             seed=seed,
             rate_limits=rate_limits,
             token_rate_limit=token_rate_limit,
+            catalog=Catalog(seed, self._store, shipments=shipments, stock_items=stock_items),
+            export_settings=self._export_settings,
         )
+        self._attachments = AttachmentApp(self._app.commercelayer.exports)
+        self._attachment_server: _Server | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -222,10 +246,32 @@ class Sandbox:
         )
         self._server, self._thread = server, thread
         thread.start()
+        self._start_attachments()
         return self
+
+    def _start_attachments(self) -> None:
+        """The second origin (object storage stand-in) that serves export files."""
+        self._attachments.stopping.clear()
+        server = _Server(0, self._attachments, self._verbose)
+        base = f"http://{HOST}:{server.server_address[1]}"
+        self._attachments.settings.base_url = base
+        self._app.commercelayer.exports.attachments_base = base
+        self._attachment_server = server
+        threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"inventory-sandbox-attachments-{server.server_address[1]}",
+            daemon=True,
+        ).start()
 
     def stop(self) -> None:
         """Stop serving and drop open connections (returns within about a second)."""
+        attachments, self._attachment_server = self._attachment_server, None
+        if attachments is not None:
+            self._attachments.stopping.set()
+            attachments.shutdown()
+            attachments.server_close()
+            attachments.close_connections()
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -260,6 +306,13 @@ class Sandbox:
         if self._server is None:
             raise RuntimeError("the sandbox is not running; call start() or use `with`")
         return self._settings.base_url
+
+    @property
+    def attachments_url(self) -> str:
+        """``http://127.0.0.1:<other port>``: the origin export files are served from."""
+        if self._attachment_server is None:
+            raise RuntimeError("the sandbox is not running; call start() or use `with`")
+        return self._attachments.settings.base_url
 
     @property
     def port(self) -> int:
@@ -395,6 +448,54 @@ class Sandbox:
     def resources(self, resource: str) -> list[Record]:
         """Copies of the records stored with :meth:`add_resources`."""
         return [dict(record) for record in self._app.commercelayer.resources.records(resource)]
+
+    def shipments(self) -> list[Record]:
+        """Copies of the shipments in flat form, by id (``{"id", "type", **attributes,
+        "stock_location_id", "meta"}``)."""
+        return copy.deepcopy(self._catalog_records("shipments"))
+
+    def stock_items(self) -> list[Record]:
+        """Copies of the stock items in flat form, by id."""
+        return copy.deepcopy(self._catalog_records("stock_items"))
+
+    def _catalog_records(self, name: str) -> list[Record]:
+        return sorted(self._app.commercelayer.types[name].records(), key=lambda r: r["id"])
+
+    # ------------------------------------------------------------------ exports
+
+    @property
+    def exports(self) -> list[dict[str, Any]]:
+        """Every export's attributes (with ``id``), oldest first."""
+        return self._app.commercelayer.exports.states()
+
+    @property
+    def exports_created(self) -> int:
+        """How many exports ``POST /api/exports`` has created."""
+        return self._app.commercelayer.exports.created
+
+    @property
+    def exports_peak_in_progress(self) -> int:
+        """The most exports pending or in progress at once so far."""
+        return self._app.commercelayer.exports.peak_in_progress
+
+    @property
+    def attachment_requests(self) -> list[AttachmentRequest]:
+        """The requests the attachment origin answered (path, status, Authorization, headers)."""
+        return list(self._app.commercelayer.exports.attachment_log)
+
+    def inject_export_fault(self, kind: str, *, times: int = 1) -> None:
+        """Apply an export fault to the next ``times`` exports (or downloads): ``failed``,
+        ``interrupted``, ``interrupted_again``, ``stuck``, ``wrong_count``, ``truncated_gzip``, ``expired_url`` (see
+        ``.exports``)."""
+        self._app.commercelayer.exports.inject(kind, times=times)
+
+    def set_exports(self, **changes: Any) -> None:
+        """Change ``speed``, ``start_delay``, ``url_ttl``, ``max_records``, ``max_in_progress``
+        or ``exportable`` (a set of resource names) while running."""
+        for name, value in changes.items():
+            if not hasattr(self._export_settings, name):
+                raise TypeError(f"set_exports() got an unexpected argument {name!r}")
+            setattr(self._export_settings, name, value)
 
     # ------------------------------------------------------------------ observation
 

@@ -5,24 +5,42 @@
   until a filtered query has at least ``min_count`` records, one counting request per poll.
 - :class:`CommerceLayerChangesTrigger`: an asset watcher; fires once per batch of records
   created or updated.
+- :class:`CommerceLayerExportTrigger`: the deferral trigger of
+  :class:`~airflow_provider_inventory.operators.commercelayer.CommerceLayerExportOperator`;
+  drives a plan of exports to completion (creating the chunks not started yet as slots free)
+  and hands the completed exports back to the task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_inventory import COMMERCELAYER_DEFAULT_CONN_ID
+from airflow_provider_inventory._compat import BaseTrigger, TriggerEvent
 from airflow_provider_inventory.triggers.changes import ChangesTrigger, Stamp, stamp_of, stamps_of
 from airflow_provider_inventory.triggers.polling import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
     DEFAULT_POLL_INTERVAL,
+    ERROR,
+    SUCCESS,
+    TIMEOUT,
+    HookInThread,
     PollingTrigger,
     Readiness,
     checked_count,
+    checked_end_time,
+    checked_interval,
+    classpath,
+    describe_error,
+    is_transient,
 )
 
 if TYPE_CHECKING:  # the hook, JSON:API and date helpers load when the trigger is built or runs
+    from airflow_provider_inventory.hooks._commercelayer_exports import ExportPlan, ExportRound
     from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
     from airflow_provider_inventory.window import Instant
 
@@ -232,4 +250,161 @@ class CommerceLayerChangesTrigger(ChangesTrigger["CommerceLayerHook"]):
         return newest
 
 
-__all__ = ["CommerceLayerChangesTrigger", "CommerceLayerResourceTrigger"]
+class CommerceLayerExportTrigger(BaseTrigger):
+    """Polls a plan of Commerce Layer exports until every one completed.
+
+    Each round is one listing request for all the plan's exports (found by their reference),
+    plus a creation per chunk started as a slot frees and a restart per interrupted export
+    (see ``CommerceLayerHook.advance_exports``); rounds are spaced by the exports'
+    ``estimated_completion_at`` (at least ``poll_interval``, at most a minute apart). Running
+    it twice (a triggerer restart) is safe: exports are found by reference, never created
+    twice.
+
+    Event payloads::
+
+        {"status": "success", "exports": [<ExportState as a dict>, ...], "empty": [...]}
+        {"status": "timeout", "message": "...", "export_ids": [...]}
+        {"status": "error", "error_type": "ExportError", "message": "...", "export_ids": [...]}
+
+    Args:
+        plan: ``ExportPlan.to_json()``.
+        max_concurrent: the most exports of the plan in progress at once (1 to 10).
+        commercelayer_conn_id: the Commerce Layer connection id.
+        poll_interval: the shortest wait between rounds (seconds).
+        end_time: when to give up (seconds since the epoch; ``None``: never).
+        empty: chunks already found to match no record.
+        max_consecutive_errors: transient failures in a row tolerated.
+    """
+
+    def __init__(
+        self,
+        *,
+        plan: Mapping[str, Any],
+        max_concurrent: int,
+        commercelayer_conn_id: str = COMMERCELAYER_DEFAULT_CONN_ID,
+        poll_interval: float = 1.0,
+        end_time: float | None = None,
+        empty: Sequence[int] = (),
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    ) -> None:
+        super().__init__()
+        self.plan = dict(plan)
+        self.max_concurrent = checked_count("max_concurrent", max_concurrent)
+        self.commercelayer_conn_id = commercelayer_conn_id
+        self.poll_interval = checked_interval("poll_interval", poll_interval)
+        self.end_time = checked_end_time(end_time)
+        self.empty = [int(index) for index in empty]
+        self.max_consecutive_errors = checked_count(
+            "max_consecutive_errors", max_consecutive_errors
+        )
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """``(classpath, kwargs)``; the kwargs are plain JSON."""
+        return classpath(type(self)), {
+            "plan": self.plan,
+            "max_concurrent": self.max_concurrent,
+            "commercelayer_conn_id": self.commercelayer_conn_id,
+            "poll_interval": self.poll_interval,
+            "end_time": self.end_time,
+            "empty": self.empty,
+            "max_consecutive_errors": self.max_consecutive_errors,
+        }
+
+    def build_hook(self) -> CommerceLayerHook:
+        """A Commerce Layer hook for ``commercelayer_conn_id``."""
+        from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
+
+        return CommerceLayerHook(self.commercelayer_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Advance the plan until it completed, failed, or the deadline passed.
+
+        Yields:
+            Exactly one event (see the class doc).
+        """
+        from airflow_provider_inventory.hooks._commercelayer_exports import (
+            ExportPlan,
+            stuck_error,
+        )
+
+        plan = ExportPlan.from_json(self.plan)
+        hook: HookInThread[CommerceLayerHook] = HookInThread(self.build_hook)
+        empty = list(self.empty)
+        failures = 0
+        try:
+            while True:
+                try:
+                    round_ = await hook.call(functools.partial(self._advance, plan, empty))
+                except Exception as error:
+                    failures += 1
+                    if not is_transient(error) or failures >= self.max_consecutive_errors:
+                        yield TriggerEvent(self._error(error, failures))
+                        return
+                    self.log.warning(
+                        "Polling the exports failed (%s); failure %d of %d tolerated in a row.",
+                        describe_error(error),
+                        failures,
+                        self.max_consecutive_errors,
+                    )
+                    await asyncio.sleep(self.poll_interval)
+                    continue
+                failures = 0
+                empty = round_.empty
+                if round_.done:
+                    yield TriggerEvent(
+                        {
+                            "status": SUCCESS,
+                            "exports": [e.to_json() for e in round_.completed()],
+                            "empty": empty,
+                        }
+                    )
+                    return
+                self.log.info(
+                    "Exports of %s: %s.",
+                    plan.resource,
+                    "; ".join(e.describe() for e in round_.running) or "waiting for a free slot",
+                )
+                left = None if self.end_time is None else self.end_time - time.time()
+                if left is not None and left <= 0:
+                    message = str(stuck_error(plan, round_, _deadline_text(self.end_time)))
+                    yield TriggerEvent(
+                        {
+                            "status": TIMEOUT,
+                            "message": message,
+                            "export_ids": [e.id for e in round_.running],
+                        }
+                    )
+                    return
+                await asyncio.sleep(round_.wait if left is None else min(round_.wait, left))
+        finally:
+            hook.close()
+
+    def _advance(self, plan: ExportPlan, empty: list[int], hook: CommerceLayerHook) -> ExportRound:
+        return hook.advance_exports(
+            plan, self.max_concurrent, empty=empty, poll_interval=self.poll_interval
+        )
+
+    def _error(self, error: Exception, failures: int) -> dict[str, Any]:
+        message = describe_error(error)
+        if is_transient(error):
+            message = f"{failures} polls in a row failed; last error: {message}"
+        return {"status": ERROR, "error_type": type(error).__name__, "message": message}
+
+
+def _deadline_text(end_time: float | None) -> str:
+    """``the deadline <UTC time> (export_timeout)`` for messages."""
+    from datetime import datetime, timezone
+
+    from airflow_provider_inventory.window import format_instant
+
+    if end_time is None:
+        return "no deadline"
+    moment = format_instant(datetime.fromtimestamp(end_time, tz=timezone.utc))
+    return f"the deadline {moment} (export_timeout)"
+
+
+__all__ = [
+    "CommerceLayerChangesTrigger",
+    "CommerceLayerExportTrigger",
+    "CommerceLayerResourceTrigger",
+]

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_inventory.records import read_records
 from airflow_provider_inventory.sandbox import Sandbox
+from example_dags.example_commercelayer_exports import commercelayer_exports_dag
 from example_dags.example_commercelayer_packages import commercelayer_packages_dag
 from example_dags.example_inventory_sync import inventory_sync_dag
 from example_dags.example_pack_serial_numbers import (
@@ -20,7 +21,7 @@ from example_dags.example_pack_shipped_context import pack_shipped_context_dag
 from tests.dags.dagruns import EXAMPLE_DAGS, asset_events, run_dag, xcom_value
 
 pytestmark = [
-    pytest.mark.sandbox(serial_numbers=3000, packages=300),
+    pytest.mark.sandbox(serial_numbers=3000, packages=300, shipments=3000),
     pytest.mark.usefixtures("airflow_db"),
 ]
 
@@ -67,6 +68,7 @@ def packages_at(sb: Sandbox, code: str) -> list[dict]:
         "example_commercelayer_packages",
         "example_inventory_sync",
         "example_pack_shipped_context",
+        "example_commercelayer_exports",
     ],
 )
 def test_example_dag_files_parse_cleanly(dag_id: str) -> None:
@@ -225,3 +227,24 @@ def test_pack_shipped_context_example(sandbox_env: Sandbox, output_dir: Path) ->
     organization = f"/v1/organizations/{sb.organization_id}"
     product_requests = [r for r in sb.requests if r.path == f"{organization}/products"]
     assert len(product_requests) == len({s["product_id"] for s in shipped})
+
+
+def test_commercelayer_exports_example(sandbox_env: Sandbox, output_dir: Path) -> None:
+    expected = [
+        shipment
+        for shipment in sandbox_env.shipments()
+        if shipment["status"] != "draft" and updated_in(shipment, LOGICAL_DATE - DAY, LOGICAL_DATE)
+    ]
+    assert expected, "the sandbox should have shipments updated in the window"
+
+    dag_run = run_dag(commercelayer_exports_dag, LOGICAL_DATE)
+
+    manifest = xcom_value(dag_run, "shipments")
+    assert manifest["path"].endswith("/commercelayer/shipments/2025-05-20.jsonl.gz")  # {{ ds }}
+    assert [record["id"] for record in read_records(manifest)] == [s["id"] for s in expected]
+    assert xcom_value(dag_run, "per_status") == {
+        status: sum(1 for s in expected if s["status"] == status)
+        for status in sorted({s["status"] for s in expected})
+    }
+    assert sandbox_env.exports_created == 1
+    assert not sandbox_env.exports
