@@ -30,6 +30,11 @@ LOCK_GROUPS_3.3 := docs
 # The newest release tracks the present: move this date forward on purpose, in a commit of its own.
 LOCK_DATE_3.3 := 2026-12-01T00:00:00Z
 LOCK_PYTHON := 3.10
+# The lowest Airflow release runs on the lowest Python the provider supports (requires-python),
+# the newest on $(PYTHON): the matrix covers both ends of both. pyenv's interpreter is taken when
+# its shim does not answer (a version that is installed but not selected).
+LOWEST_PYTHON_VERSION := 3.10
+LOWEST_PYTHON ?= $(or $(shell python$(LOWEST_PYTHON_VERSION) -c pass 2>/dev/null && echo python$(LOWEST_PYTHON_VERSION)),$(lastword $(wildcard $(HOME)/.pyenv/versions/$(LOWEST_PYTHON_VERSION).*/bin/python$(LOWEST_PYTHON_VERSION))),python$(LOWEST_PYTHON_VERSION))
 # Every optional extra of pyproject.toml (the locks take them all with --all-extras).
 EXTRAS := parquet
 # uv uses the machine's interpreters; it never downloads one (this network has no route for it).
@@ -56,7 +61,8 @@ $(STAMP): pyproject.toml ci/locks/airflow-$(NEWEST).txt | $(UV)
 
 # One virtualenv per release under .matrix/, from that release's lock.
 $(MATRIX)/airflow-%/.installed: pyproject.toml ci/locks/airflow-%.txt | $(UV)
-	test -x $(MATRIX)/airflow-$*/bin/python || $(UV) venv --quiet --python $(PYTHON) $(MATRIX)/airflow-$*
+	test -x $(MATRIX)/airflow-$*/bin/python || $(UV) venv --quiet \
+		--python $(if $(filter $*,$(LOWEST)),$(LOWEST_PYTHON),$(PYTHON)) $(MATRIX)/airflow-$*
 	$(call install_locked,$(MATRIX)/airflow-$*/bin/python,$*)
 	touch $@
 
@@ -102,7 +108,7 @@ unit: $(STAMP)
 
 ## test-lowest: the test suite on the lowest supported Airflow ($(LOWEST)), in its own virtualenv.
 test-lowest: $(MATRIX)/airflow-$(LOWEST)/.installed
-	@echo "==> Airflow $$($(MATRIX)/airflow-$(LOWEST)/bin/python -c 'import airflow; print(airflow.__version__)' 2>/dev/null | tail -n 1)"
+	@echo "==> Airflow $$($(MATRIX)/airflow-$(LOWEST)/bin/python -c 'import airflow; print(airflow.__version__)' 2>/dev/null | tail -n 1) on Python $$($(MATRIX)/airflow-$(LOWEST)/bin/python -c 'import platform; print(platform.python_version())')"
 	$(MATRIX)/airflow-$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider
 
 ## test-matrix: the test suite on the lowest supported Airflow ($(LOWEST)) and the newest ($(NEWEST)),

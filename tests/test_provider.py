@@ -130,10 +130,13 @@ def test_package_metadata_points_at_the_readme_and_carries_the_license() -> None
 
 
 def ci_python_versions() -> set[str]:
-    """The Python versions CI runs the suite on: the ``PYTHON=pythonX.Y`` interpreters ``.ci/run``
-    and the Makefile name (``make`` builds every virtualenv with ``$(PYTHON)``)."""
+    """The Python versions CI runs the suite on: the ``PYTHON=pythonX.Y`` interpreter ``.ci/run``
+    names (``make`` builds the newest release's virtualenv with ``$(PYTHON)``) and the Makefile's
+    ``LOWEST_PYTHON_VERSION`` (the lowest release's virtualenv)."""
     text = (REPO / ".ci" / "run").read_text() + (REPO / "Makefile").read_text()
-    return set(re.findall(r"^\s*(?:export\s+)?PYTHON\s*[?:]?=\s*python(3\.\d+)\s*$", text, re.M))
+    newest = re.findall(r"^\s*(?:export\s+)?PYTHON\s*[?:]?=\s*python(3\.\d+)\s*$", text, re.M)
+    lowest = re.findall(r"^LOWEST_PYTHON_VERSION\s*[?:]?=\s*(3\.\d+)\s*$", text, re.M)
+    return {*newest, *lowest}
 
 
 def test_the_classifiers_list_exactly_the_python_versions_ci_tests() -> None:
