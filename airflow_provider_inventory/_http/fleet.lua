@@ -52,11 +52,12 @@ if op == 'acquire' then
   if wait > 0 then
     return {string.format('%.6f', wait), tostring(first_count)}
   end
-  -- Record the send at the slot it waited for (a process that wakes a little late does not
-  -- slow the fleet's cadence), never before the last send's slot.
-  local at = now - grace
-  if last ~= nil and last + spacing > at then at = last + spacing end
-  if at > now then at = now end
+  -- Record the send at the slot it waited for when it woke at most `grace` late (so a loaded
+  -- host does not slow the fleet's cadence); after an idle spell, at now.
+  local at = now
+  if last ~= nil and last + spacing >= now - grace and last + spacing < now then
+    at = last + spacing
+  end
   local keep = math.ceil((longest + margin) * 1000) + 1000
   local stamp = string.format('%.6f', at)
   for i = 3, #KEYS do

@@ -116,10 +116,20 @@ class RedisServer:
         self._process = None
 
     def client(self) -> Any:
-        """A ``redis.Redis`` on the server (needs the ``redis`` package)."""
+        """A ``redis.Redis`` on the server (needs the ``redis`` package), with short timeouts
+        and no retries, as the provider builds its own."""
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     def connection(self, **extra: Any) -> dict[str, Any]:
         """The Airflow connection (as a dict for ``AIRFLOW_CONN_...``) of type ``redis``."""
