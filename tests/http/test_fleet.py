@@ -260,7 +260,8 @@ def test_a_wrong_redis_password_is_a_clear_config_error(
     message = str(caught.value)
     assert "Redis connection 'redis_fleet'" in message
     assert "password" in message
-    assert "wrong-password-5678" not in message and "right-password-1234" not in message
+    assert "wrong-password-5678" not in message
+    assert "right-password-1234" not in message
 
 
 def test_a_missing_redis_package_names_the_extra(
@@ -278,7 +279,7 @@ def test_a_missing_redis_package_names_the_extra(
 
 def test_a_missing_redis_connection_names_the_extra_field(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("redis")
-    with pytest.raises(InventoryConfigError, match="rate_limit_redis_conn_id.*'no_such_redis'"):
+    with pytest.raises(InventoryConfigError, match=r"rate_limit_redis_conn_id.*'no_such_redis'"):
         fleet_for("no_such_redis", conn_id="commercelayer_default")
 
 
