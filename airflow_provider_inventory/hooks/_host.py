@@ -74,7 +74,13 @@ def _fernet() -> Cipher | None:
     return fernet if getattr(fernet, "is_encrypted", False) else None
 
 
-def fleet_for(redis_conn_id: str, *, conn_id: str, cooldown: float = DEFAULT_COOLDOWN) -> Fleet:
+def fleet_for(
+    redis_conn_id: str,
+    *,
+    conn_id: str,
+    cooldown: float = DEFAULT_COOLDOWN,
+    timeout: float = DEFAULT_SOCKET_TIMEOUT,
+) -> Fleet:
     """The fleet store of the Airflow connection ``redis_conn_id`` (one per process).
 
     Redis is pinged once when the store is built: an outage is logged and cools down (the host
@@ -84,6 +90,7 @@ def fleet_for(redis_conn_id: str, *, conn_id: str, cooldown: float = DEFAULT_COO
         redis_conn_id: the ``redis`` connection (the extra ``rate_limit_redis_conn_id``).
         conn_id: the API connection that names it, for messages.
         cooldown: seconds between attempts while Redis fails.
+        timeout: socket timeout (connect and each reply) in seconds.
 
     Raises:
         InventoryConfigError: the ``redis`` package is missing, the connection does not
@@ -92,12 +99,12 @@ def fleet_for(redis_conn_id: str, *, conn_id: str, cooldown: float = DEFAULT_COO
     shared = registry()
     return shared.shared(
         "fleet",
-        (redis_conn_id, cooldown),
-        lambda: _build_fleet(redis_conn_id, conn_id=conn_id, cooldown=cooldown),
+        (redis_conn_id, cooldown, timeout),
+        lambda: _build_fleet(redis_conn_id, conn_id=conn_id, cooldown=cooldown, timeout=timeout),
     )
 
 
-def _build_fleet(redis_conn_id: str, *, conn_id: str, cooldown: float) -> Fleet:
+def _build_fleet(redis_conn_id: str, *, conn_id: str, cooldown: float, timeout: float) -> Fleet:
     try:
         import redis  # noqa: F401  (the optional extra)
     except ImportError:
@@ -110,7 +117,7 @@ def _build_fleet(redis_conn_id: str, *, conn_id: str, cooldown: float) -> Fleet:
     host = connection.host or "localhost"
     port = int(connection.port or 6379)
     fleet = Fleet(
-        lambda: _redis_client(connection, redis_conn_id),
+        lambda: _redis_client(connection, redis_conn_id, timeout),
         name=f"Redis connection '{redis_conn_id}' ({host}:{port})",
         cooldown=cooldown,
     )
@@ -131,7 +138,7 @@ def _redis_connection(redis_conn_id: str, conn_id: str) -> Any:
         ) from None
 
 
-def _redis_client(connection: Any, redis_conn_id: str) -> Any:
+def _redis_client(connection: Any, redis_conn_id: str, timeout: float) -> Any:
     """A ``redis.Redis`` for the connection: short timeouts, no retries of its own."""
     import redis
     from redis.backoff import NoBackoff
@@ -159,8 +166,8 @@ def _redis_client(connection: Any, redis_conn_id: str) -> Any:
         db=db,
         username=connection.login or None,
         password=connection.password or None,
-        socket_timeout=DEFAULT_SOCKET_TIMEOUT,
-        socket_connect_timeout=DEFAULT_SOCKET_TIMEOUT,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         retry_on_timeout=False,
         health_check_interval=0,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_inventory._compat import BaseHook, install_legacy_connection_form
 from airflow_provider_inventory._http.client import ApiClient
-from airflow_provider_inventory._http.fleet import DEFAULT_COOLDOWN, Fleet
+from airflow_provider_inventory._http.fleet import DEFAULT_COOLDOWN, DEFAULT_SOCKET_TIMEOUT, Fleet
 from airflow_provider_inventory._http.redaction import Scrubber
 from airflow_provider_inventory._http.settings import ExtraReader, HttpSettings
 from airflow_provider_inventory.exceptions import (
@@ -76,7 +76,10 @@ class InventoryHook(BaseHook):
         if not redis_conn_id:
             return None
         cooldown = self.extra.number("rate_limit_redis_cooldown", DEFAULT_COOLDOWN, minimum=0.1)
-        return fleet_for(redis_conn_id, conn_id=self.conn_id, cooldown=cooldown)
+        timeout = self.extra.number(
+            "rate_limit_redis_timeout", DEFAULT_SOCKET_TIMEOUT, minimum=0.01
+        )
+        return fleet_for(redis_conn_id, conn_id=self.conn_id, cooldown=cooldown, timeout=timeout)
 
     @cached_property
     def rate_limit_scope(self) -> str:
