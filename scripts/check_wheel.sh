@@ -27,6 +27,9 @@ for release in "$@"; do
       "$venv/bin/python" -c "import airflow_provider_inventory.$module" \
         || { echo "importing airflow_provider_inventory.$module failed" >&2; exit 1; }
     done
+    # Package data: the fleet budget's Lua script must ship in the wheel.
+    "$venv/bin/python" -c "from airflow_provider_inventory._http.fleet import budget_script; assert 'redis.call' in budget_script()" \
+      || { echo "the wheel lacks airflow_provider_inventory/_http/fleet.lua" >&2; exit 1; }
     "$venv/bin/airflow" providers list 2>/dev/null | grep -q "^airflow-provider-inventory " \
       || { echo "airflow providers list does not show the provider" >&2; exit 1; }
     hooks="$("$venv/bin/airflow" providers hooks 2>&1)"
