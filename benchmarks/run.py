@@ -42,6 +42,7 @@ SCENARIOS = {
     "parse-cost": "benchmarks.parse_cost",
     "file-formats": "benchmarks.file_formats",
     "cl-host-sharing": "benchmarks.cl_host_sharing",
+    "cl-fleet-budget": "benchmarks.cl_fleet_budget",
 }
 #: Scenarios that compare against apache-airflow-providers-http.
 NEEDS_BASELINE = frozenset({"pack-throughput"})
