@@ -22,15 +22,18 @@ How a :class:`RatePacer` decides when the next request may leave:
 
   Pacers with no shared state (different hosts) thus settle under one shared limit.
 - **Bounded.** Every wait, including a hold a header asks for (``Retry-After`` on a 429), is
-  capped by ``max_wait``. A limit
-  slower than one request per ``max_wait`` (``1`` per ``999999`` s) is refused with
-  :class:`RateLimitedError` rather than slept on; garbage rate headers (``0.5``, negative, NaN,
-  text, an absurd interval) are ignored with a DEBUG log.
+  capped by ``max_wait``. An advertised limit slower than one request per ``max_wait`` (``1``
+  per ``999999`` s) is refused with :class:`RateLimitedError` rather than slept on; a configured
+  one refuses only a wait longer than ``max_wait`` that it actually needs (the first request of
+  the token endpoint's 30 a minute goes with ``max_wait=1``). Garbage rate headers (``0.5``,
+  negative, NaN, text, an absurd interval) are ignored with a DEBUG log.
 - **Shared.** :func:`pacer_for` returns one pacer per (API host, rate class, limits) from the
   process registry. Unless host sharing is off, its state lives in a file under the host cache
   directory, updated under an OS file lock, so every process of the host (tasks, triggerer,
   sensors) draws from one budget; threads of one process also coordinate through a
-  ``threading.Lock`` first.
+  ``threading.Lock`` first. With a fleet store (Redis, :mod:`._http.fleet`) every process of
+  every host draws from one budget there: a :class:`SharedBudget` decides each wait on the
+  Redis server's clock while it answers, and the host state takes over while it does not.
 """
 
 from __future__ import annotations
