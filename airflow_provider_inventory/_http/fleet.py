@@ -238,7 +238,9 @@ class FleetBudget:
             self._sends += 1
             member = f"{self._member}-{os.getpid()}-{self._sends}"
         keys = [f"{self.prefix}:hold", f"{self.prefix}:last"]
-        keys += [f"{self.prefix}:w{w.limit}/{w.interval:g}" for w in windows]
+        # Keyed by position (average, burst), not by limit: adopting an advertised limit keeps
+        # the sends already counted (the prefix names the configured limits).
+        keys += [f"{self.prefix}:w{n}" for n in range(len(windows))]
         args: list[str | float] = [
             "acquire",
             f"{spacing:.6f}",

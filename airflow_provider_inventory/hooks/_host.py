@@ -114,6 +114,10 @@ def _build_fleet(redis_conn_id: str, *, conn_id: str, cooldown: float, timeout: 
             f"it with: {EXTRA_HINT}"
         ) from None
     connection = _redis_connection(redis_conn_id, conn_id)
+    if connection.password:
+        from airflow_provider_inventory._compat import mask_secret
+
+        mask_secret(connection.password, "password")
     host = connection.host or "localhost"
     port = int(connection.port or 6379)
     fleet = Fleet(

@@ -79,9 +79,7 @@ def test_the_burst_window_binds_and_a_refused_send_commits_nothing(
 
     assert budget.reserve([AVERAGE, BURST], 0.0) == (0.0, 1)
     assert budget.reserve([AVERAGE, BURST], 0.0) == (0.0, 2)
-    first = min(
-        score for _, score in client.zrange(f"{budget.prefix}:w2/1", 0, -1, withscores=True)
-    )
+    first = min(score for _, score in client.zrange(f"{budget.prefix}:w1", 0, -1, withscores=True))
     before = _server_now(client)
     refused = budget.reserve([AVERAGE, BURST], 0.0)
     after = _server_now(client)
@@ -92,15 +90,15 @@ def test_the_burst_window_binds_and_a_refused_send_commits_nothing(
     boundary = first + BURST.interval + MARGIN
     assert boundary - after - 1e-6 <= wait <= boundary - before + 1e-6
     assert sends == 2
-    assert client.zcard(f"{budget.prefix}:w2/1") == 2
-    assert client.zcard(f"{budget.prefix}:w3/10") == 2
+    assert client.zcard(f"{budget.prefix}:w1") == 2
+    assert client.zcard(f"{budget.prefix}:w0") == 2
 
 
 def test_the_average_window_waits_for_its_send_limit_sends_ago(redis_server: RedisServer) -> None:
     budget = _budget(_fleet(redis_server))
     client = redis_server.client()
     # Four sends in the average window (limit 3): the second oldest must leave it first.
-    seeded = _seed(client, f"{budget.prefix}:w3/10", [9.9, 9.5, 6.0, 5.0])
+    seeded = _seed(client, f"{budget.prefix}:w0", [9.9, 9.5, 6.0, 5.0])
 
     before = _server_now(client)
     result = budget.reserve([AVERAGE, BURST], 0.0)
@@ -112,10 +110,10 @@ def test_the_average_window_waits_for_its_send_limit_sends_ago(redis_server: Red
     assert boundary - after - 1e-6 <= wait <= boundary - before + 1e-6
     assert sends == 4
     # Nothing older than the window (+ margin) is kept.
-    old = _seed(client, f"{budget.prefix}:w3/10", [30.0])
+    old = _seed(client, f"{budget.prefix}:w0", [30.0])
     assert old
     budget.reserve([AVERAGE, BURST], 0.0)
-    assert client.zscore(f"{budget.prefix}:w3/10", "seed-0") is None
+    assert client.zscore(f"{budget.prefix}:w0", "seed-0") is None
 
 
 def test_even_spacing_after_the_fleets_last_send(redis_server: RedisServer) -> None:
@@ -144,7 +142,7 @@ def test_a_hold_makes_every_sender_wait_and_keys_expire(redis_server: RedisServe
     assert result is not None
     assert 2.0 < result[0] <= 3.0
     keys = sorted(key.decode() for key in client.keys("*"))
-    assert keys == sorted(f"{budget.prefix}:{name}" for name in ("hold", "last", "w3/10", "w2/1"))
+    assert keys == sorted(f"{budget.prefix}:{name}" for name in ("hold", "last", "w0", "w1"))
     assert all(
         key.startswith("inventory:v1:{https://x.example||uncacheable|3/10,2/1}") for key in keys
     )
