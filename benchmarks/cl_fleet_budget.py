@@ -111,6 +111,12 @@ def run(options: RunOptions) -> ScenarioResult:
             wall = max(r["ended"] for r in results) - min(r["started"] for r in results)
             rate = answered / wall
             late = sum(1 for r in results if r["late"])
+            if fleet:
+                outages = [w for r in results for w in r["warnings"] if "Redis connection" in w]
+                result.notes.append(
+                    f"Redis outages seen by the processes (one WARNING each): {len(outages)}"
+                    + "".join(f"; {w.split('WARNING', 1)[-1][:200]}" for w in outages[:3])
+                )
             result.rows.append(
                 [
                     label,

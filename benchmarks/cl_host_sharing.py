@@ -105,7 +105,9 @@ def run_processes(
         if line is None:
             tail = "\n".join(err.splitlines()[-20:])
             raise BenchmarkError(f"a cl-partition child failed:\n{tail}")
-        results.append(json.loads(line[len(RESULT_MARKER) :]))
+        result = json.loads(line[len(RESULT_MARKER) :])
+        result["warnings"] = [row for row in err.splitlines() if "WARNING" in row]
+        results.append(result)
     return results
 
 
