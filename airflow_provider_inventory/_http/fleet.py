@@ -317,6 +317,12 @@ class FleetTokenStore:
             ):
                 return self._fetch_and_share(name, owner, fetch)
             if self._clock() > deadline:
+                log.warning(
+                    "Waited %g s for another process of the fleet to fetch the access token "
+                    "(%s); fetching one here.",
+                    TOKEN_LOCK_SECONDS,
+                    self.fleet.name,
+                )
                 raise FleetUnavailable("the token lock was held too long")
             self._sleep(TOKEN_POLL_SECONDS)
 
@@ -350,6 +356,10 @@ class FleetTokenStore:
         self, name: str, owner: str, fetch: Callable[[], tuple[str, float]]
     ) -> tuple[str, float]:
         try:
+            # Another process may have shared one between our read and taking the lock.
+            found = self._read(name)
+            if found is not None:
+                return found
             value, fresh_for = fetch()
             sealed = self._cipher.encrypt(value.encode())
             # Not shared when Redis fails now: this process uses it, the others fetch their own.

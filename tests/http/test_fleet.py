@@ -298,3 +298,30 @@ def test_an_unreachable_redis_at_start_degrades_with_one_warning(
     assert (
         len([r for r in caplog.records if "Redis connection 'redis_fleet'" in r.getMessage()]) == 1
     )
+
+
+def test_a_token_shared_between_the_read_and_the_lock_is_not_fetched_again(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B finds no token, A fetches, shares it and releases the lock, then B takes the lock: B
+    must use A's token (this race gave a fleet of 8 two tokens)."""
+    cipher = Fernet(Fernet.generate_key())
+    first, second = (FleetTokenStore(_fleet(redis_server), cipher) for _ in range(2))
+    key = ("https://auth.example/oauth/token", "client", "", "digest")
+    read = second._read
+    reads: list[str] = []
+
+    def read_while_the_other_shares(name: str) -> tuple[str, float] | None:
+        found = read(name)
+        if not reads:
+            assert first.get(key, lambda: ("tok-first-0001", 600.0))[0] == "tok-first-0001"
+        reads.append(name)
+        return found
+
+    def fetch_again() -> tuple[str, float]:
+        raise AssertionError("fetched a second token")
+
+    monkeypatch.setattr(second, "_read", read_while_the_other_shares)
+
+    assert second.get(key, fetch_again)[0] == "tok-first-0001"
+    assert len(reads) == 2

@@ -52,7 +52,12 @@ class FleetRun:
 
     def warnings(self) -> str:
         """The workers' WARNING lines, for assertion messages."""
-        return "\n".join(line for log in self.logs for line in log.splitlines() if "WARN" in line)
+        return "\n".join(
+            line
+            for log in self.logs
+            for line in log.splitlines()
+            if "WARN" in line or "access token" in line or "Traceback" in line
+        )
 
     def ids(self) -> list[str]:
         return sorted(i for result in self.results for i in result["ids"])
