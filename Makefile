@@ -36,7 +36,7 @@ LOCK_PYTHON := 3.10
 LOWEST_PYTHON_VERSION := 3.10
 LOWEST_PYTHON ?= $(or $(shell python$(LOWEST_PYTHON_VERSION) -c pass 2>/dev/null && echo python$(LOWEST_PYTHON_VERSION)),$(lastword $(wildcard $(HOME)/.pyenv/versions/$(LOWEST_PYTHON_VERSION).*/bin/python$(LOWEST_PYTHON_VERSION))),python$(LOWEST_PYTHON_VERSION))
 # Every optional extra of pyproject.toml (the locks take them all with --all-extras).
-EXTRAS := parquet
+EXTRAS := parquet,redis
 # uv uses the machine's interpreters; it never downloads one (this network has no route for it).
 export UV_PYTHON_DOWNLOADS := never
 

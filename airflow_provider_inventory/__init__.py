@@ -89,6 +89,32 @@ def _rate_fields(default: str) -> dict[str, Any]:
     }
 
 
+def _fleet_fields() -> dict[str, Any]:
+    """The fleet budget in Redis (see ``_http.fleet`` and docs/fleet-budget.md)."""
+    return {
+        "rate_limit_redis_conn_id": _field(
+            "Fleet budget: Redis connection id",
+            "An Airflow connection of type 'redis' (e.g. the CeleryExecutor's broker). Every process on every host using it shares one rate budget and one access token. Needs the 'redis' extra: pip install 'airflow-provider-inventory[redis]'.",
+            _STRING,
+        ),
+        "rate_limit_scope": _field(
+            "Fleet budget: scope",
+            "Part of the budget's Redis key beside the API host (default: one budget per API host, i.e. per organization). Hosts behind different egress IPs: one scope per IP.",
+            _STRING,
+        ),
+        "rate_limit_redis_cooldown": _field(
+            "Fleet budget: retry after (s)",
+            "While Redis fails, pace on the host budget and try Redis again after this many seconds. Default 30.",
+            _NUMBER,
+        ),
+        "rate_limit_redis_timeout": _field(
+            "Fleet budget: Redis timeout (s)",
+            "Socket timeout for Redis (connect and each reply); slower counts as an outage. Default 0.5.",
+            _NUMBER,
+        ),
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """Provider metadata for Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
     return {
@@ -139,6 +165,7 @@ def get_provider_info() -> dict[str, Any]:
                     ),
                     **_http_fields(),
                     **_rate_fields("Default: no client-side pacing (429 is still honoured)."),
+                    **_fleet_fields(),
                 },
             },
             {
@@ -172,6 +199,7 @@ def get_provider_info() -> dict[str, Any]:
                     **_rate_fields(
                         "Default: the documented read limits (200/min, 50 per 10 s; 1000/250 for cacheable resources), adjusted to the server's X-Ratelimit headers."
                     ),
+                    **_fleet_fields(),
                 },
             },
         ],

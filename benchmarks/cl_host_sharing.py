@@ -73,9 +73,13 @@ def in_partition(ids: list[str], spec: dict[str, str | None]) -> list[str]:
 
 
 def run_processes(
-    specs: list[dict[str, str | None]], env: dict[str, str], start_delay: float
+    specs: list[dict[str, str | None]],
+    env: dict[str, str],
+    start_delay: float,
+    child_env: Callable[[int], dict[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Start one ``cl-partition`` child per spec, all listing from the same moment."""
+    """Start one ``cl-partition`` child per spec, all listing from the same moment
+    (``child_env(n)``: variables for the n-th child only, e.g. a host cache of its own)."""
     start_at = time.time() + start_delay
     children = [
         subprocess.Popen(
@@ -87,12 +91,12 @@ def run_processes(
                 json.dumps({"partition": spec, "start_at": start_at}),
             ],
             cwd=REPO_ROOT,
-            env=env,
+            env={**env, **(child_env(n) if child_env is not None else {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for spec in specs
+        for n, spec in enumerate(specs)
     ]
     results = []
     for child in children:
@@ -101,7 +105,9 @@ def run_processes(
         if line is None:
             tail = "\n".join(err.splitlines()[-20:])
             raise BenchmarkError(f"a cl-partition child failed:\n{tail}")
-        results.append(json.loads(line[len(RESULT_MARKER) :]))
+        result = json.loads(line[len(RESULT_MARKER) :])
+        result["warnings"] = [row for row in err.splitlines() if "WARNING" in row]
+        results.append(result)
     return results
 
 

@@ -45,6 +45,7 @@ SCENARIOS = {
     "change-sets": "benchmarks.change_sets",
     "pack-parallel": "benchmarks.pack_parallel",
     "cl-exports": "benchmarks.cl_exports",
+    "cl-fleet-budget": "benchmarks.cl_fleet_budget",
 }
 #: Scenarios that compare against apache-airflow-providers-http.
 NEEDS_BASELINE = frozenset({"pack-throughput"})

@@ -32,6 +32,9 @@ for release in "$@"; do
     done
     "$venv/bin/python" -c "from airflow_provider_inventory.hooks._commercelayer_schema import api_schema; assert len(api_schema().resources) == 132" \
       || { echo "the bundled Commerce Layer schema is missing from the wheel" >&2; exit 1; }
+    # Package data: the fleet budget's Lua script must ship in the wheel.
+    "$venv/bin/python" -c "from airflow_provider_inventory._http.fleet import budget_script; assert 'redis.call' in budget_script()" \
+      || { echo "the wheel lacks airflow_provider_inventory/_http/fleet.lua" >&2; exit 1; }
     "$venv/bin/airflow" providers list 2>/dev/null | grep -q "^airflow-provider-inventory " \
       || { echo "airflow providers list does not show the provider" >&2; exit 1; }
     hooks="$("$venv/bin/airflow" providers hooks 2>&1)"

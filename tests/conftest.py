@@ -122,3 +122,20 @@ def memory_root() -> Iterator[str]:
     yield str(storage_path_of(f"memory://{folder}"))
     if fs.exists(f"/{folder}"):
         fs.rm(f"/{folder}", recursive=True)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Any]:
+    """A real ``redis-server`` (Debian's package) on a free loopback port, stopped afterwards.
+
+    Missing binary: the test fails under ``CI=true`` (CI installs it) and is skipped elsewhere.
+    """
+    from airflow_provider_inventory.sandbox.redis_server import RedisServer, redis_server_binary
+
+    if redis_server_binary() is None:
+        message = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with RedisServer() as server:
+        yield server

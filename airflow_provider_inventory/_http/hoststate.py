@@ -190,6 +190,24 @@ class LockedFile:
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def usable(self) -> bool:
+        """Whether the file can be opened (never through a symbolic link); when it cannot, one
+        WARNING names it and the caller keeps that key's state in the process."""
+        with self._lock:
+            try:
+                self._descriptor()
+            except OSError as error:
+                _warn_once(
+                    f"file:{self.path}",
+                    "Cannot use the host state file %s (%s); its state stays in this process "
+                    "(not shared with the other processes of the host). Remove the file to "
+                    "share it again.",
+                    self.path,
+                    error.strerror or type(error).__name__,
+                )
+                return False
+            return True
+
     def _descriptor(self) -> int:
         if self._fd is None or self._pid != os.getpid():
             flags = (

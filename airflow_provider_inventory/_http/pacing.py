@@ -22,15 +22,18 @@ How a :class:`RatePacer` decides when the next request may leave:
 
   Pacers with no shared state (different hosts) thus settle under one shared limit.
 - **Bounded.** Every wait, including a hold a header asks for (``Retry-After`` on a 429), is
-  capped by ``max_wait``. A limit
-  slower than one request per ``max_wait`` (``1`` per ``999999`` s) is refused with
-  :class:`RateLimitedError` rather than slept on; garbage rate headers (``0.5``, negative, NaN,
-  text, an absurd interval) are ignored with a DEBUG log.
+  capped by ``max_wait``. An advertised limit slower than one request per ``max_wait`` (``1``
+  per ``999999`` s) is refused with :class:`RateLimitedError` rather than slept on; a configured
+  one refuses only a wait longer than ``max_wait`` that it actually needs (the first request of
+  the token endpoint's 30 a minute goes with ``max_wait=1``). Garbage rate headers (``0.5``,
+  negative, NaN, text, an absurd interval) are ignored with a DEBUG log.
 - **Shared.** :func:`pacer_for` returns one pacer per (API host, rate class, limits) from the
   process registry. Unless host sharing is off, its state lives in a file under the host cache
   directory, updated under an OS file lock, so every process of the host (tasks, triggerer,
   sensors) draws from one budget; threads of one process also coordinate through a
-  ``threading.Lock`` first.
+  ``threading.Lock`` first. With a fleet store (Redis, :mod:`._http.fleet`) every process of
+  every host draws from one budget there: a :class:`SharedBudget` decides each wait on the
+  Redis server's clock while it answers, and the host state takes over while it does not.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_provider_inventory._http.fleet import Fleet, FleetBudget, namespace
 from airflow_provider_inventory._http.hoststate import LockedFile, file_name
 from airflow_provider_inventory._http.registry import registry
 from airflow_provider_inventory._http.settings import RateLimit
@@ -162,6 +166,19 @@ class StateStore(Protocol):
         ...
 
 
+class SharedBudget(Protocol):
+    """A send budget shared beyond one host (the fleet's, in Redis: ``_http.fleet.FleetBudget``)."""
+
+    def reserve(self, windows: Sequence[RateLimit], spacing: float) -> tuple[float, int] | None:
+        """Commit a send if nothing is in the way: ``(wait, sends in the first window)``, with
+        ``wait <= 0`` when committed; ``None`` when the budget cannot be used now."""
+        ...
+
+    def hold(self, seconds: float) -> None:
+        """Hold every sender for ``seconds`` (best effort)."""
+        ...
+
+
 class MemoryStore:
     """State in this process only (host sharing off, or no usable cache directory)."""
 
@@ -176,13 +193,19 @@ class MemoryStore:
 
 
 class FileStore:
-    """State in a file shared by the processes of the host, changed under an OS file lock."""
+    """State in a file shared by the processes of the host, changed under an OS file lock (in
+    the process when the file cannot be used, e.g. a symbolic link: nothing is followed)."""
 
     def __init__(self, file: LockedFile) -> None:
         self.file = file
+        self._fallback = MemoryStore()
 
     @contextmanager
     def transaction(self, now: Callable[[], float], max_wait: float) -> Iterator[PacerState]:
+        if not self.file.usable():  # e.g. a symbolic link put in its place: warned once
+            with self._fallback.transaction(now, max_wait) as state:
+                yield state
+            return
         with self.file.locked() as slot:
             state = PacerState.from_bytes(slot.data, now(), max_wait)
             yield state
@@ -201,6 +224,9 @@ class RatePacer:
         max_wait: the longest single wait; limits slower than one request per ``max_wait`` are
             refused (``acquire`` raises :class:`RateLimitedError`).
         store: where the state lives (default: in this process).
+        shared: a budget shared beyond the store (the fleet's, see :mod:`._http.fleet`): while
+            it answers, it decides every wait on its own clock; when it cannot be reached,
+            the store's state does.
         clock, sleep: injectable for tests.
     """
 
@@ -212,6 +238,7 @@ class RatePacer:
         pinned: bool = False,
         max_wait: float = DEFAULT_MAX_WAIT,
         store: StateStore | None = None,
+        shared: SharedBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -220,6 +247,8 @@ class RatePacer:
         self._pinned = pinned
         self._max_wait = max_wait
         self._store: StateStore = store or MemoryStore()
+        self._shared = shared
+        self._shared_sends: tuple[float, int] | None = None
         self._clock = clock
         self._sleep = sleep
         self._waited_lock = threading.Lock()
@@ -231,25 +260,49 @@ class RatePacer:
     def acquire(self) -> float:
         """Wait until a request may be sent, record it, and return the seconds waited.
 
+        With a shared budget (the fleet's, in Redis) the budget decides the wait on its own
+        clock; while it cannot be reached, the local (host or process) state decides.
+
         Raises:
-            RateLimitedError: the limits in force allow less than one request per ``max_wait``.
+            RateLimitedError: the limits in force allow less than one request per ``max_wait``
+                and a wait longer than ``max_wait`` is needed now (the first request of a slow
+                limit needs none and is sent).
         """
         waited = 0.0
         slot: float | None = None  # when the last sleep should have ended
         while True:
             with self._transaction() as state:
                 now = self._clock()
-                self._refuse_if_too_slow(state)
-                wait = self._wait_needed(state, now)
+                self._refuse_if_refused(state)
+                wait = self._shared_wait(state, now)
+                if wait is None:
+                    wait = self._wait_needed(state, now)
                 if wait <= 0:
                     self._record_send(state, now if slot is None else min(now, slot))
                     break
+                self._refuse_if_too_slow(state, wait)
             slot = now + wait
             self._sleep(wait)
             waited += wait
         with self._waited_lock:
             self.waited += waited
         return waited
+
+    def _shared_wait(self, state: PacerState, now: float) -> float | None:
+        """The shared budget's wait (``<= 0``: the send is committed there), or ``None`` when
+        there is no shared budget or it cannot be reached (pace on the local state)."""
+        if self._shared is None:
+            return None
+        windows = self._windows(state)
+        self._trim(state, now, windows)
+        if state.hold_until > now:  # a hold this process saw (its own 429) counts too
+            return state.hold_until - now
+        reserved = self._shared.reserve(windows, min(self._spacing(state), self._max_wait))
+        if reserved is None:
+            return None
+        wait, sends = reserved
+        self._shared_sends = (now, sends)
+        return wait
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """See a response (any status): adopt an advertised limit, adapt the rate, hold on 429."""
@@ -268,6 +321,8 @@ class RatePacer:
                 if hold is None:
                     hold = self._spacing(state)
                 state.hold_until = max(state.hold_until, now + min(hold, self._max_wait))
+                if self._shared is not None:
+                    self._shared.hold(min(hold, self._max_wait))
             elif signals.remaining is not None:
                 self._follow_remaining(state, now, signals)
             elif status < 400:
@@ -292,6 +347,8 @@ class RatePacer:
         with self._transaction() as state:
             hold = min(max(seconds, 0.0), self._max_wait)
             state.hold_until = max(state.hold_until, self._clock() + hold)
+        if self._shared is not None:
+            self._shared.hold(hold)
 
     # ------------------------------------------------------------------ rules
 
@@ -311,12 +368,16 @@ class RatePacer:
         average = self._windows(state)[0]
         return average.interval / (average.limit * EVEN_SHARE * state.factor)
 
-    def _wait_needed(self, state: PacerState, now: float) -> float:
-        windows = self._windows(state)
+    def _trim(self, state: PacerState, now: float, windows: Sequence[RateLimit]) -> None:
+        """Forget the sends no window can see any more."""
         horizon = max(w.interval for w in windows) + WINDOW_MARGIN
         keep = max(w.limit for w in windows)
         cut = bisect_right(state.sent, now - horizon)
         del state.sent[: max(cut, len(state.sent) - keep)]
+
+    def _wait_needed(self, state: PacerState, now: float) -> float:
+        windows = self._windows(state)
+        self._trim(state, now, windows)
         wait = state.hold_until - now
         if state.sent:
             spacing = min(self._spacing(state), self._max_wait)
@@ -333,13 +394,24 @@ class RatePacer:
         machine wakes late) does not slow the cadence; never before the last send."""
         state.sent.append(max(at, state.sent[-1]) if state.sent else at)
 
-    def _refuse_if_too_slow(self, state: PacerState) -> None:
-        slow = state.refused or next(
+    def _refuse_if_refused(self, state: PacerState) -> None:
+        """An advertised limit slower than ``max_wait`` allows: refused before anything is sent."""
+        if state.refused is not None:
+            raise self._too_slow_error(state.refused)
+
+    def _refuse_if_too_slow(self, state: PacerState, wait: float) -> None:
+        """Refuse a wait longer than ``max_wait`` that a limit slower than one request per
+        ``max_wait`` imposes (shorter waits, and sends that need none, go ahead)."""
+        if wait <= self._max_wait:
+            return
+        slow = next(
             (w for w in self._windows(state) if w.interval / w.limit > self._max_wait), None
         )
-        if slow is None:
-            return
-        raise RateLimitedError(
+        if slow is not None:
+            raise self._too_slow_error(slow)
+
+    def _too_slow_error(self, slow: RateLimit) -> RateLimitedError:
+        return RateLimitedError(
             f"The rate limit in force ({slow.limit} request(s) per {slow.interval:g} s) would "
             f"mean waiting {slow.interval / slow.limit:.0f} s between requests, more than "
             f"max_retry_wait={self._max_wait:g} s allows. Nothing was sent. If the limit is real, "
@@ -369,7 +441,7 @@ class RatePacer:
         average = self._windows(state)[0]
         limit = signals.limit or average.limit
         interval = signals.interval or average.interval
-        own = len(state.sent) - bisect_right(state.sent, now - interval)
+        own = self._own_sends(state, now, interval)
         others = (limit - signals.remaining) - own
         spent = limit - signals.remaining
         state.share = _clamp(own / spent if spent > 0 else 1.0, MIN_FACTOR, 1.0, default=1.0)
@@ -394,6 +466,13 @@ class RatePacer:
         if now - state.decreased_at < interval * REMAINING_CUT_SPACING:
             return  # the window still holds the sends from before the last cut
         self._decrease(state, now, DECREASE_ON_LOW_REMAINING, ceiling=False)
+
+    def _own_sends(self, state: PacerState, now: float, interval: float) -> int:
+        """Our sends in the last ``interval``: the fleet's, when a shared budget answered
+        within it (the fleet is one sender), else this state's."""
+        if self._shared_sends is not None and now - self._shared_sends[0] < interval:
+            return self._shared_sends[1]
+        return len(state.sent) - bisect_right(state.sent, now - interval)
 
     def _decrease(self, state: PacerState, now: float, by: float, *, ceiling: bool) -> bool:
         """Multiply the factor by ``by`` unless it was just lowered (one cut per two sends)."""
@@ -500,6 +579,8 @@ def pacer_for(
     pinned: bool,
     max_wait: float,
     host_sharing: bool = True,
+    fleet: Fleet | None = None,
+    scope: str = "",
 ) -> RatePacer:
     """The pacer shared by every sender to ``host`` in ``rate_class`` with these limits.
 
@@ -517,6 +598,11 @@ def pacer_for(
         pinned: set on the connection: advertised limits do not replace them.
         max_wait: caps any single wait (see :class:`RatePacer`).
         host_sharing: ``False`` to keep this pacer's state in the process.
+        fleet: a Redis shared by the fleet: every process of every host using it draws from
+            one budget there (see :mod:`._http.fleet`); the host (or process) state takes over
+            while Redis cannot be reached.
+        scope: part of the fleet budget's key beside the host (several egress IPs: one
+            budget per IP).
     """
     if not windows:
         raise ValueError("pacer_for needs at least one rate-limit window")
@@ -524,6 +610,8 @@ def pacer_for(
     # (pinned, max_wait) makes its own pacer object over that same budget.
     budget = (host, rate_class, *(f"{w.limit}/{w.interval:g}" for w in windows))
     key = (*budget, f"pinned={pinned}", f"max_wait={max_wait:g}")
+    if fleet is not None:
+        key = (*key, fleet.name, scope)
     shared = registry()
     directory = shared.host.state_dir("pacers") if host_sharing else None
     kind = "pacer" if directory is not None else "pacer-local"
@@ -534,9 +622,19 @@ def pacer_for(
             if directory is not None
             else MemoryStore()
         )
+        shared_budget = (
+            FleetBudget(fleet, namespace(host, scope, rate_class, windows), margin=WINDOW_MARGIN)
+            if fleet is not None
+            else None
+        )
         average, *rest = windows
         return RatePacer(
-            average, rest[0] if rest else None, pinned=pinned, max_wait=max_wait, store=store
+            average,
+            rest[0] if rest else None,
+            pinned=pinned,
+            max_wait=max_wait,
+            store=store,
+            shared=shared_budget,
         )
 
     return shared.shared(kind, key, build)
@@ -553,6 +651,7 @@ __all__ = [
     "PacerState",
     "RatePacer",
     "RateSignals",
+    "SharedBudget",
     "pacer_for",
     "reset_shared_pacers",
 ]

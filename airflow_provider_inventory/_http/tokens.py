@@ -12,6 +12,10 @@ What it guarantees:
   for a key wait on that key's lock while one of them fetches; the others then reuse its token.
   With a :class:`HostTokenStore` the lock is also an OS file lock and the token is kept on the
   host, so the task processes, the triggerer and the sensors of one host share one token.
+- **One token for a fleet.** With a :class:`~._http.fleet.FleetTokenStore` (Redis) the token
+  is shared by every process of every host using that Redis, encrypted with the same cipher and
+  expiring when it must be refreshed; one process fetches it under a short lock. While Redis
+  cannot be reached, the host store (or the process) takes over.
 - **Never in clear text on disk.** A host-shared token is encrypted with the given cipher
   (Airflow's Fernet key, supplied by ``hooks/_host.py``) in a ``0600`` file of a ``0700``
   directory, named by a hash of its key; without a cipher tokens stay in the process. Nothing is
@@ -20,6 +24,7 @@ What it guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -29,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from airflow_provider_inventory._http.fleet import Fleet, FleetTokenStore, FleetUnavailable
 from airflow_provider_inventory._http.hoststate import (
     Cipher,
     LockedFile,
@@ -71,12 +77,17 @@ class HostTokenStore:
         self._lock = threading.Lock()
 
     @contextmanager
-    def entry(self, key: tuple[str, ...]) -> Iterator[HostTokenEntry]:
-        """Hold ``key``'s file lock for the block (other processes wait for it)."""
+    def entry(self, key: tuple[str, ...]) -> Iterator[HostTokenEntry | None]:
+        """Hold ``key``'s file lock for the block (other processes wait for it); ``None`` when
+        the file cannot be used (e.g. a symbolic link: warned once, the token stays in the
+        process)."""
         with self._lock:
             file = self._files.get(key)
             if file is None:
                 file = self._files[key] = LockedFile(self.directory / file_name(key, ".token"))
+        if not file.usable():
+            yield None
+            return
         with file.locked() as slot:
             yield HostTokenEntry(slot, self._cipher, self._wall_clock)
 
@@ -132,13 +143,19 @@ class TokenCache:
     Args:
         clock: a monotonic clock (injectable for tests).
         host: where to share tokens with the other processes of the host, or ``None``.
+        fleet: where to share tokens with every host (Redis), or ``None``; the host store
+            takes over while it cannot be reached.
     """
 
     def __init__(
-        self, clock: Callable[[], float] = time.monotonic, host: HostTokenStore | None = None
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        host: HostTokenStore | None = None,
+        fleet: FleetTokenStore | None = None,
     ) -> None:
         self._clock = clock
         self.host = host
+        self.fleet = fleet
         self._lock = threading.Lock()
         self._tokens: dict[tuple[str, ...], _Token] = {}
         self._fetch_locks: dict[tuple[str, ...], threading.Lock] = {}
@@ -152,15 +169,40 @@ class TokenCache:
             token = self._fresh(key)
             if token is not None:
                 return token
+            if self.fleet is not None:
+                token = self._from_fleet(key, fetch)
+                if token is not None:
+                    return token
             if self.host is None:
                 return self._fetch(key, fetch, None)
             with self.host.entry(key) as entry:
+                if entry is None:
+                    return self._fetch(key, fetch, None)
                 shared = entry.read()
                 if shared is not None:
                     value, fresh_for = shared
                     self._remember(key, value, self._clock() + fresh_for)
                     return value
                 return self._fetch(key, fetch, entry)
+
+    def _from_fleet(
+        self, key: tuple[str, ...], fetch: Callable[[], tuple[str, float]]
+    ) -> str | None:
+        """The fleet's token (fetched by this process when the fleet has none), or ``None`` when
+        Redis cannot be used and nothing was fetched."""
+        assert self.fleet is not None
+
+        def fetch_fresh_for() -> tuple[str, float]:
+            started = self._clock()
+            value, lifetime = fetch()
+            return value, lifetime - refresh_margin(lifetime) - (self._clock() - started)
+
+        try:
+            value, fresh_for = self.fleet.get(key, fetch_fresh_for)
+        except FleetUnavailable:
+            return None
+        self._remember(key, value, self._clock() + fresh_for)
+        return value
 
     def _fetch(
         self,
@@ -187,9 +229,13 @@ class TokenCache:
             cached = self._tokens.get(key)
             if cached is not None and cached.value == value:
                 del self._tokens[key]
+        if self.fleet is not None:
+            with contextlib.suppress(FleetUnavailable):
+                self.fleet.forget(key, value)
         if self.host is not None:
             with self.host.entry(key) as entry:
-                entry.forget(value)
+                if entry is not None:
+                    entry.forget(value)
 
     def clear(self) -> None:
         """Forget every token (in this process, and this cache's host files)."""
@@ -208,7 +254,7 @@ class TokenCache:
             return self._fetch_locks.setdefault(key, threading.Lock())
 
 
-def _build_shared_cache() -> TokenCache:
+def _build_shared_cache(fleet: Fleet | None = None) -> TokenCache:
     host = registry().host
     directory = host.state_dir("tokens") if host.cipher is not None else None
     if host.cache_dir is not None and host.cipher is None:
@@ -217,14 +263,24 @@ def _build_shared_cache() -> TokenCache:
             "Access tokens are cached per process, not shared on this host: no Fernet key is "
             "configured ([core] fernet_key), and tokens are never stored in clear text.",
         )
+    if fleet is not None and host.cipher is None:
+        info_once(
+            "tokens-not-fleet-shared",
+            "Access tokens are not shared through %s: no Fernet key is configured "
+            "([core] fernet_key), and tokens are never stored in clear text.",
+            fleet.name,
+        )
+    fleet_store = FleetTokenStore(fleet, host.cipher) if fleet is not None and host.cipher else None
     if directory is None or host.cipher is None:
-        return TokenCache()
-    return TokenCache(host=HostTokenStore(directory, host.cipher))
+        return TokenCache(fleet=fleet_store)
+    return TokenCache(host=HostTokenStore(directory, host.cipher), fleet=fleet_store)
 
 
-def shared_token_cache() -> TokenCache:
-    """The token cache every hook of this process uses (host-shared when the host allows it)."""
-    return registry().shared("tokens", (), _build_shared_cache)
+def shared_token_cache(fleet: Fleet | None = None) -> TokenCache:
+    """The token cache every hook of this process uses (host-shared when the host allows it;
+    fleet-shared through ``fleet``, a Redis, when given and a cipher is configured)."""
+    key = () if fleet is None else (fleet.name,)
+    return registry().shared("tokens", key, lambda: _build_shared_cache(fleet))
 
 
 __all__ = ["HostTokenStore", "TokenCache", "refresh_margin", "shared_token_cache"]

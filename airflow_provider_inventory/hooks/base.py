@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_inventory._compat import BaseHook, install_legacy_connection_form
 from airflow_provider_inventory._http.client import ApiClient
+from airflow_provider_inventory._http.fleet import DEFAULT_COOLDOWN, DEFAULT_SOCKET_TIMEOUT, Fleet
 from airflow_provider_inventory._http.redaction import Scrubber
 from airflow_provider_inventory._http.settings import ExtraReader, HttpSettings
 from airflow_provider_inventory.exceptions import (
@@ -18,6 +19,7 @@ from airflow_provider_inventory.exceptions import (
     NotFoundError,
     TransportError,
 )
+from airflow_provider_inventory.hooks._host import fleet_for
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -60,6 +62,30 @@ class InventoryHook(BaseHook):
     def http_settings(self) -> HttpSettings:
         """Timeouts, retries and safety switches from the connection's extra."""
         return HttpSettings.from_extra(self.connection.extra_dejson or {}, self.conn_id)
+
+    @cached_property
+    def fleet(self) -> Fleet | None:
+        """The Redis the connection's extra ``rate_limit_redis_conn_id`` names, shared by the
+        fleet for the rate budget and the access token; ``None`` without it.
+
+        Raises:
+            InventoryConfigError: the ``redis`` package is missing, the Redis connection cannot
+                be read, or Redis refused its credentials.
+        """
+        redis_conn_id = self.extra.string("rate_limit_redis_conn_id")
+        if not redis_conn_id:
+            return None
+        cooldown = self.extra.number("rate_limit_redis_cooldown", DEFAULT_COOLDOWN, minimum=0.1)
+        timeout = self.extra.number(
+            "rate_limit_redis_timeout", DEFAULT_SOCKET_TIMEOUT, minimum=0.01
+        )
+        return fleet_for(redis_conn_id, conn_id=self.conn_id, cooldown=cooldown, timeout=timeout)
+
+    @cached_property
+    def rate_limit_scope(self) -> str:
+        """The extra ``rate_limit_scope``: part of the fleet budget's key beside the API host
+        (default empty: one budget per API host, i.e. per organization)."""
+        return self.extra.string("rate_limit_scope") or ""
 
     @property
     def client(self) -> ApiClient:

@@ -267,6 +267,7 @@ class CommerceLayerHook(InventoryHook):
             scope=self.scope,
             conn_id=self.conn_id,
             scrubber=self.scrubber,
+            cache=shared_token_cache(self.fleet),
         )
 
     def get_access_token(self) -> str:
@@ -311,6 +312,8 @@ class CommerceLayerHook(InventoryHook):
                     [TOKEN_RATE_LIMIT],
                     pinned=True,
                     max_wait=self.http_settings.max_retry_wait,
+                    fleet=self.fleet,
+                    scope=self.rate_limit_scope,
                 ),
                 scrubber=self.scrubber,
             )
@@ -356,6 +359,8 @@ class CommerceLayerHook(InventoryHook):
             pinned=pinned,
             max_wait=self.http_settings.max_retry_wait,
             host_sharing=self.extra.boolean("host_sharing", True),
+            fleet=self.fleet,
+            scope=self.rate_limit_scope,
         )
 
     @property

@@ -178,6 +178,8 @@ class PackHook(InventoryHook):
             pinned=True,
             max_wait=self.http_settings.max_retry_wait,
             host_sharing=self.extra.boolean("host_sharing", True),
+            fleet=self.fleet,
+            scope=self.rate_limit_scope,
         )
 
     @property

@@ -13,15 +13,18 @@ import time
 
 
 def main(argv: list[str]) -> int:
-    """List the partition in ``argv[1]`` (JSON: partition, page_size) and report the ids."""
+    """List the partition in ``argv[1]`` (JSON: partition, page_size, optional clock_shift in
+    seconds) and report the ids."""
     params = json.loads(argv[1])
+    real_time = time.time
+    _shift_clocks(params.get("clock_shift", 0.0))
     from airflow_provider_inventory.hooks.commercelayer import CommerceLayerHook
 
     hook = CommerceLayerHook()
     hook.pacer("uncacheable")  # reads the connection and the host settings before the start
     print("READY", flush=True)
     sys.stdin.readline()
-    started = time.time()
+    started = real_time()
     with hook:
         stream = hook.iter_resources(
             "packages", page_size=params["page_size"], partition=params["partition"]
@@ -31,12 +34,23 @@ def main(argv: list[str]) -> int:
     result = {
         "ids": ids,
         "started": started,
-        "ended": time.time(),
+        "ended": real_time(),
         "requests": stats.requests,
         "paced_s": stats.paced_seconds,
     }
     print("RESULT " + json.dumps(result), flush=True)
     return 0
+
+
+def _shift_clocks(seconds: float) -> None:
+    """Move this process's clocks (``time.monotonic`` and ``time.time``, what the provider
+    reads) by ``seconds``, as on a host whose clock is off; before the provider is imported,
+    so that its default clock arguments are the shifted ones."""
+    if not seconds:
+        return
+    monotonic, wall = time.monotonic, time.time
+    time.monotonic = lambda: monotonic() + seconds
+    time.time = lambda: wall() + seconds
 
 
 if __name__ == "__main__":

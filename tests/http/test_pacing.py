@@ -321,10 +321,31 @@ def test_an_advertised_limit_slower_than_the_cap_is_refused_not_slept_on(
     assert pacer.acquire() <= 60 / 100 / EVEN_SHARE + 1e-9
 
 
-def test_a_pinned_limit_slower_than_the_cap_is_refused(clock: FakeClock) -> None:
+def test_a_pinned_limit_slower_than_the_cap_is_refused_when_a_wait_is_needed(
+    clock: FakeClock,
+) -> None:
+    """The first request needs no wait and goes (issue 22: a token endpoint's 30/min with
+    max_retry_wait=1 failed every Commerce Layer hook); the one that would wait is refused."""
     pacer = _pacer(clock, RateLimit(1, 1000), pinned=True, max_wait=120)
 
+    assert pacer.acquire() == 0
     with pytest.raises(RateLimitedError, match="max_retry_wait"):
+        pacer.acquire()
+    assert clock.sleeps == []
+
+
+def test_a_pinned_limit_slower_than_the_cap_spaces_by_the_cap_while_its_window_allows(
+    clock: FakeClock,
+) -> None:
+    """30 per minute (2 s apart) with max_retry_wait=1: the window allows 30, so the sends go
+    1 s apart (the cap) until the window is full, and only then is the wait refused."""
+    pacer = _pacer(clock, RateLimit(30, 60), pinned=True, max_wait=1)
+
+    waits = [pacer.acquire() for _ in range(30)]
+
+    assert waits[0] == 0
+    assert all(wait == pytest.approx(1) for wait in waits[1:])
+    with pytest.raises(RateLimitedError, match="max_retry_wait=1"):
         pacer.acquire()
 
 
