@@ -58,10 +58,14 @@ class RunOptions:
     Attributes:
         smoke: small sizes, correctness checks only, no targets judged.
         workdir: a scratch directory for output files and the throwaway ``AIRFLOW_HOME``.
+        long: the long variants where a scenario has one (e.g. a 5-minute run).
+        no_store_only: skip the variants that need a shared store (Redis).
     """
 
     smoke: bool
     workdir: Path
+    long: bool = False
+    no_store_only: bool = False
 
     def child_env(self, connections: Mapping[str, str]) -> dict[str, str]:
         """The environment of a measured child: quiet Airflow, no DB, the given connections."""
@@ -87,7 +91,16 @@ class RunOptions:
 
     def command(self, scenario: str) -> str:
         """The command that reproduces one scenario's table in this mode."""
-        return f"python -m benchmarks.run{' --smoke' if self.smoke else ''} --only {scenario}"
+        flags = [
+            flag
+            for flag, on in (
+                ("--smoke", self.smoke),
+                ("--long", self.long),
+                ("--no-store-only", self.no_store_only),
+            )
+            if on
+        ]
+        return " ".join(["python -m benchmarks.run", *flags, "--only", scenario])
 
     def output_file(self, name: str) -> Path:
         """A fresh path in the scratch directory (any older file of that name removed)."""

@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks.run                 # full sizes, targets judged (make bench)
     python -m benchmarks.run --smoke         # small sizes, correctness only (make bench-smoke)
     python -m benchmarks.run --only cl-parallelism --only parse-cost
+    python -m benchmarks.run --long --no-store-only --only cl-fleet-budget  # 5 minutes, no Redis
 
 Exits 1 when a scenario crashes or returns a wrong record set; a missed performance target is
 reported as NOT MET in the output but does not fail the run (numbers on a shared machine are
@@ -64,6 +65,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         choices=sorted(SCENARIOS),
         metavar="NAME",
         help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help="the long variant where a scenario has one (cl-fleet-budget: a 5-minute run)",
+    )
+    parser.add_argument(
+        "--no-store-only",
+        action="store_true",
+        help="skip the variants that need a shared store (cl-fleet-budget: the Redis budget)",
     )
     return parser.parse_args(argv)
 
@@ -146,7 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(machine_description() + "\n", flush=True)
     results = []
     with scratch_directory() as workdir:
-        options = RunOptions(smoke=args.smoke, workdir=workdir)
+        options = RunOptions(
+            smoke=args.smoke,
+            workdir=workdir,
+            long=args.long,
+            no_store_only=args.no_store_only,
+        )
         for name in names:
             print(f"<!-- running {name} ... -->", flush=True)
             result = run_scenario(name, options)

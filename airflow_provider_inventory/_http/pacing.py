@@ -11,14 +11,20 @@ How a :class:`RatePacer` decides when the next request may leave:
   response's ``X-Ratelimit-Remaining`` (the budget left in the window for everyone behind the
   same IP) against its own sends in that window:
 
-  - others spend the budget too, and at our rate and their share the total would exceed the
-    limit: cut at once to our share of what fits (at most 10x in one step, twice per window);
+  - others spend the budget too: never above our share of 85 % of the limit (our sends in the
+    window over all it holds, times 85 % of the average). Checked on every response, from the
+    first one (the first request probes): pacers that start together on separate hosts see
+    each other within a request or two and share the average instead of each sending at all of
+    it, which would trip the burst window (never advertised) and cost every host a 429 and the
+    server's interval. The 15 % margin absorbs the sends before the shares are known and the
+    growth between two checks;
   - the budget left is low (under 7 %) and others spend it: cut by 5 % (once per window);
   - a 429 despite all that: halve (or cut to our share when others spend), and, when we are
     alone on the budget, cap the recovery just below the rate that got it;
   - otherwise grow: about +0.15 per window near the limit, half the spare budget per window when
-    much is left, times our share of what was spent (so N pacers together grow like one), never
-    above the advertised limit.
+    much is left, times the square root of our share of what was spent (N pacers together grow
+    like sqrt(N) ones, not N; a small share grows faster for its size than a large one, so the
+    shares even out, as with TCP's additive increase), never above the advertised limit.
 
   Pacers with no shared state (different hosts) thus settle under one shared limit.
 - **Bounded.** Every wait, including a hold a header asks for (``Retry-After`` on a 429), is
@@ -80,16 +86,16 @@ LOW_WATER = 0.07
 LOW_WATER_MIN = 2
 #: At most one cut for a low remaining budget per this share of the window.
 REMAINING_CUT_SPACING = 1.0
-#: Our sends in the window needed before our share predicts an overload (a pacer that was
-#: idle, e.g. waiting out a retry, has too few for its share to say anything about its rate).
-MIN_SHARE_SAMPLE = 3
-#: The deepest single cut for a predicted overload (several may follow, a half window apart).
-MAX_PREDICT_CUT = 0.1
+#: Pacers sharing a budget they cannot see each other through (separate hosts) together aim at
+#: this share of the limit: each at most its share of the budget spent, times this.
+CROWD_LOAD = 0.85
+#: While others spend the budget too, growth is weighted by our share to this power (0.5: the
+#: square root), between 1 (N pacers grow like one, shares never even out) and 0 (they even out
+#: fastest, but N pacers grow like N).
+CROWD_GROWTH_EXPONENT = 0.5
 #: A pacer whose sends are at least this share of the spent budget is alone on it.
 ALONE_SHARE = 0.95
-#: At most one cut for a predicted overload per this share of the window.
-PREDICT_CUT_SPACING = 0.5
-#: Spending by others below this share of the limit (at least 2 requests) is noise.
+#: Spending by others below this share of the spent budget (or a single request) is noise.
 OTHERS_TOLERANCE = 0.05
 
 
@@ -436,22 +442,18 @@ class RatePacer:
             )
 
     def _follow_remaining(self, state: PacerState, now: float, signals: RateSignals) -> None:
-        """Slow down when the budget is nearly spent by others too; speed up while it is not."""
+        """Keep to our share when others spend the budget too; slow down when it is nearly
+        spent; speed up while it is not."""
         assert signals.remaining is not None
         average = self._windows(state)[0]
         limit = signals.limit or average.limit
         interval = signals.interval or average.interval
         own = self._own_sends(state, now, interval)
-        others = (limit - signals.remaining) - own
         spent = limit - signals.remaining
+        others = spent - own
         state.share = _clamp(own / spent if spent > 0 else 1.0, MIN_FACTOR, 1.0, default=1.0)
-        others_spend = others > max(2, OTHERS_TOLERANCE * limit)
-        # The total rate as a share of the limit, if the others keep their share: above 1, the
-        # budget runs out before the window shows it; cut to our share of what fits, at once.
-        load = state.factor * EVEN_SHARE / state.share
-        predicting = others_spend and own >= MIN_SHARE_SAMPLE and load > 1
-        if predicting and now - state.decreased_at >= interval * PREDICT_CUT_SPACING:
-            self._decrease(state, now, max((1 - LOW_WATER) / load, MAX_PREDICT_CUT), ceiling=False)
+        others_spend = others > max(1, OTHERS_TOLERANCE * spent)
+        if others_spend and own and self._keep_to_share(state, now):
             return
         low = signals.remaining < max(LOW_WATER_MIN, LOW_WATER * limit)
         if not low:
@@ -459,13 +461,30 @@ class RatePacer:
             # step); near it, the slow additive one.
             spare = (signals.remaining - LOW_WATER * limit) / limit
             step = max(INCREASE_PER_WINDOW, SPARE_GAIN * spare)
-            self._increase(state, share=state.share, step=step)
+            weight = state.share**CROWD_GROWTH_EXPONENT if others_spend else state.share
+            self._increase(state, share=weight, step=step)
             return
         if not others_spend:
             return  # our own sending explains it: the even spacing already keeps us under
         if now - state.decreased_at < interval * REMAINING_CUT_SPACING:
             return  # the window still holds the sends from before the last cut
         self._decrease(state, now, DECREASE_ON_LOW_REMAINING, ceiling=False)
+
+    def _keep_to_share(self, state: PacerState, now: float) -> bool:
+        """Cut to our share of :data:`CROWD_LOAD` x the average if above it; ``True`` if cut.
+
+        Our share (our sends in the window over all it holds) times the target gives rates
+        that add up to the target whatever each pacer's share, so pacers that cannot see each
+        other still stay under one limit together. Unlike the other cuts it is not spaced: the
+        rule only ever lowers the rate to what the latest response says fits.
+        """
+        fit = max(MIN_FACTOR, CROWD_LOAD * state.share / EVEN_SHARE)
+        if state.factor <= fit:
+            return False
+        state.factor = fit
+        state.decreased_at = now
+        log.debug("Pacing at %.0f%% of the average rate (our share of it).", 100 * fit)
+        return True
 
     def _own_sends(self, state: PacerState, now: float, interval: float) -> int:
         """Our sends in the last ``interval``: the fleet's, when a shared budget answered

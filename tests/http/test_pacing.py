@@ -14,9 +14,9 @@ import pytest
 
 from airflow_provider_inventory._http.hoststate import HostSettings, LockedFile
 from airflow_provider_inventory._http.pacing import (
+    CROWD_LOAD,
     EVEN_SHARE,
     INCREASE_PER_WINDOW,
-    LOW_WATER,
     MIN_FACTOR,
     WINDOW_MARGIN,
     FileStore,
@@ -210,9 +210,10 @@ def test_a_budget_spent_by_others_slows_down_and_our_own_spending_does_not(
     assert pacer.factor == 1.0  # others spending 5 of 100 is within the tolerance
     clock.advance(30)  # half our sends leave the window: others spent the other half
     pacer.observe(200, _headers(100, 60, 0))
-    share = 47 / 100  # our sends still in the window, of all the budget spent
-    # At full rate with half the budget, the total would be about twice the limit: cut to fit.
-    assert pacer.factor == pytest.approx((1 - LOW_WATER) * share / EVEN_SHARE, rel=0.05)
+    share = 49 / 100  # our sends still in the window (sent 0.61 s apart), of all the budget spent
+    # At full rate with half the budget, the total would be about twice the limit: cut to our
+    # share of what the crowd aims at.
+    assert pacer.factor == pytest.approx(CROWD_LOAD * share / EVEN_SHARE)
     cut = pacer.factor
     pacer.observe(200, _headers(100, 60, 0))  # the window still holds what we sent before
     assert pacer.factor == cut
@@ -598,6 +599,106 @@ def test_separate_hosts_converge_under_one_limit_through_the_remaining_budget(
     refused = [at for at, allowed in seen if not allowed]
     settled = started + duration / 2
     answered_late = sum(1 for at, allowed in seen if allowed and at >= settled)
-    assert len(refused) <= 3 * hosts  # a few while they converge
+    assert len(refused) <= hosts  # at most one per host while they converge (measured 2 and 4)
     assert all(at < settled for at in refused)  # then none
-    assert answered_late / (duration / 2) >= 0.9 * average / interval
+    # Pacers that see others spend keep to their share of CROWD_LOAD (85 %) of the limit, plus
+    # what they grow between two responses: measured 0.90 and 0.91 of the limit once settled.
+    assert answered_late / (duration / 2) >= CROWD_LOAD * average / interval
+
+
+def test_the_first_response_already_keeps_a_pacer_to_its_share(clock: FakeClock) -> None:
+    pacer = _pacer(clock, RateLimit(120, 60))
+    pacer.acquire()  # the first request probes
+    pacer.observe(200, _headers(120, 60, 112))  # 8 spent: 7 by others starting with us
+
+    assert pacer.factor == pytest.approx(CROWD_LOAD / 8 / EVEN_SHARE)
+    # The next request waits our share's spacing, not the full average's 0.5 s.
+    assert pacer.acquire() == pytest.approx(60 / 120 * 8 / CROWD_LOAD)
+
+
+def test_shares_of_one_budget_add_up_to_the_crowd_load(clock: FakeClock) -> None:
+    """Whatever each pacer's share, what they keep to adds up to CROWD_LOAD of the limit."""
+    own_sends = (5, 10, 25)  # of 40 spent, the rest by a fourth sender not cut here
+    pacers = [_pacer(clock, RateLimit(120, 60)) for _ in own_sends]
+    for pacer, sends in zip(pacers, own_sends, strict=True):
+        for _ in range(sends):
+            pacer.acquire()
+    for pacer in pacers:
+        pacer.observe(200, _headers(120, 60, 80))
+
+    total = sum(pacer.factor for pacer in pacers) * EVEN_SHARE
+    assert total == pytest.approx(CROWD_LOAD * sum(own_sends) / 40)
+
+
+def test_a_pacer_under_its_share_is_not_cut_and_grows(clock: FakeClock) -> None:
+    pacer = _pacer(clock, RateLimit(120, 60))
+    pacer.observe(429, {})  # halved, as after a 429
+    for _ in range(30):
+        pacer.acquire()
+    before = pacer.factor
+    pacer.observe(200, _headers(120, 60, 80))  # 40 spent, 30 by us, a third left free
+
+    assert before < CROWD_LOAD * 30 / 40 / EVEN_SHARE
+    assert pacer.factor > before
+
+
+def _list_on_hosts(
+    hosts: int, pages: int, server: SlidingWindowLimiter, clock: FakeClock
+) -> tuple[list[int], list[float], float]:
+    """``hosts`` pacers (each its own state, as on hosts of their own, from the documented live
+    limits as a connection without pinned limits) listing ``pages`` pages each; a refused request
+    waits the server's interval, as the request loop does. Returns (429s per host, when each
+    host finished, requests answered per second)."""
+    pacers = [
+        RatePacer(
+            RateLimit(200, 60),
+            RateLimit(50, 10),
+            max_wait=120,
+            clock=clock,
+            sleep=_raise_wake,
+        )
+        for _ in range(hosts)
+    ]
+    started = clock.now
+    ready = [started + 0.01 * i for i in range(hosts)]
+    left = [pages] * hosts
+    refused = [0] * hosts
+    ended = [started] * hosts
+    while any(left):
+        host = min((h for h in range(hosts) if left[h]), key=ready.__getitem__)
+        clock.now = ready[host]
+        try:
+            pacers[host].acquire()
+        except _Wake as wake:
+            ready[host] = clock.now + wake.seconds
+            continue
+        decision = server.hit()
+        clock.advance(0.05)
+        pacers[host].observe(200 if decision.allowed else 429, decision.headers())
+        if decision.allowed:
+            left[host] -= 1
+            ended[host] = clock.now
+            ready[host] = clock.now
+        else:
+            refused[host] += 1
+            ready[host] = clock.now + server.interval
+    return refused, ended, hosts * pages / (max(ended) - started)
+
+
+# (pages per host, the share of the run the first host to finish must at least have taken:
+# measured 0.50 and 0.66; the start's unevenness weighs less in a longer run)
+@pytest.mark.parametrize(("pages", "evenness"), [(10, 0.4), (60, 0.55)])
+def test_eight_hosts_starting_together_share_the_average_without_a_429(
+    clock: FakeClock, pages: int, evenness: float
+) -> None:
+    """Benchmark scenario 12 on a fake clock: 8 hosts, 120/min and 30 per 10 s (never
+    advertised), 10 pages each (40 s at the limit) and 60 each (4 minutes)."""
+    server = SlidingWindowLimiter(120, 30, interval=60, burst_interval=10, clock=clock)
+    started = clock.now
+
+    refused, ended, rate = _list_on_hosts(8, pages, server, clock)
+
+    assert refused == [0] * 8  # the issue allows one per host; none is needed
+    assert rate >= 0.75 * 120 / 60  # measured 0.81 and 0.80 of the average
+    # The shares even out: the first host done is not far ahead of the last.
+    assert min(ended) - started >= evenness * (max(ended) - started)
