@@ -17,9 +17,12 @@ token requests, all counted by the server.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
-from benchmarks.cl_host_sharing import PACKAGES_PATH, TOKEN_PATH, in_partition, partitions
+from benchmarks.cl_host_sharing import (
+    Sizes,
+    partitions,
+    tally_run,
+)
 from benchmarks.cl_host_sharing import run_processes as run_partitions
 from benchmarks.harness import (
     RunOptions,
@@ -27,24 +30,10 @@ from benchmarks.harness import (
     ScenarioResult,
     expected_package_ids,
 )
-from benchmarks.measure import RecordSet
 
 NAME = "cl-fleet-budget"
 REDIS_CONN_ID = "redis_fleet"
 MIN_SHARE_WITH_REDIS = 0.95
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """Processes, packages and the limits."""
-
-    processes: int
-    packages: int
-    average_per_minute: int
-    burst_per_10s: int
-    latency: float
-    #: Seconds the children get to import and build their hooks before they all start.
-    start_delay: float
 
 
 FULL = Sizes(8, 2_000, average_per_minute=120, burst_per_10s=30, latency=0.02, start_delay=40)
@@ -111,34 +100,15 @@ def run(options: RunOptions) -> ScenarioResult:
                     return {"INVENTORY_CACHE_DIR": str(caches / f"host-{n}")}  # noqa: B023
 
                 results = run_partitions(specs, env, sizes.start_delay, host_of_its_own)
-            statuses = sandbox.statuses(PACKAGES_PATH)
-            tokens = sum(sandbox.statuses(TOKEN_PATH).values())
-            answered, refused = statuses.get(200, 0), statuses.get(429, 0)
-            wall = max(r["ended"] for r in results) - min(r["started"] for r in results)
-            rate = answered / wall
-            late = sum(1 for r in results if r["late"])
+            rate, refused, tokens = tally_run(
+                result, label, sandbox, specs, results, all_ids, advertised
+            )
             if fleet:
                 outages = [w for r in results for w in r["warnings"] if "Redis connection" in w]
                 result.notes.append(
                     f"Redis outages seen by the processes (one WARNING each): {len(outages)}"
                     + "".join(f"; {w.split('WARNING', 1)[-1][:200]}" for w in outages[:3])
                 )
-            result.rows.append(
-                [
-                    label,
-                    f"{wall:.1f}",
-                    f"{answered}",
-                    f"{rate:.3f}",
-                    f"{rate / advertised:.2f}x",
-                    f"{refused}",
-                    f"{tokens}",
-                    f"{late}",
-                ]
-            )
-            for spec, measured in zip(specs, results, strict=True):
-                got = RecordSet.from_dict(measured["records"])
-                expected = RecordSet.of_ids(in_partition(all_ids, spec))
-                result.check(got.mismatch(expected, f"{label}: partition {spec}"))
             judged = not options.smoke
             if fleet:
                 result.target(

@@ -111,6 +111,47 @@ def run_processes(
     return results
 
 
+def tally_run(
+    result: ScenarioResult,
+    label: str,
+    sandbox: SandboxProcess,
+    specs: list[dict[str, str | None]],
+    results: list[dict[str, Any]],
+    all_ids: list[str],
+    advertised: float,
+) -> tuple[float, int, int]:
+    """Count one run of partitions from the sandbox's access log, add its row to ``result`` and
+    check each partition's records against the sandbox's ids.
+
+    Returns:
+        The aggregate rate (answered requests per second, first start to last end), the 429
+        answers and the token requests.
+    """
+    statuses = sandbox.statuses(PACKAGES_PATH)
+    tokens = sum(sandbox.statuses(TOKEN_PATH).values())
+    answered, refused = statuses.get(200, 0), statuses.get(429, 0)
+    wall = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    rate = answered / wall
+    late = sum(1 for r in results if r["late"])
+    result.rows.append(
+        [
+            label,
+            f"{wall:.1f}",
+            f"{answered}",
+            f"{rate:.3f}",
+            f"{rate / advertised:.2f}x",
+            f"{refused}",
+            f"{tokens}",
+            f"{late}",
+        ]
+    )
+    for spec, measured in zip(specs, results, strict=True):
+        got = RecordSet.from_dict(measured["records"])
+        expected = RecordSet.of_ids(in_partition(all_ids, spec))
+        result.check(got.mismatch(expected, f"{label}: partition {spec}"))
+    return rate, refused, tokens
+
+
 def acquire_cost(workdir: Path, calls: int = 5_000) -> dict[str, float]:
     """Microseconds per ``acquire()`` + ``observe()`` pair with state in memory and in a host
     file, at a limit high enough that no call waits (the cost of the bookkeeping alone)."""
@@ -195,28 +236,9 @@ def run(options: RunOptions) -> ScenarioResult:
             cache = options.workdir / f"host-cache-{NAME}-{int(sharing)}"
             env["INVENTORY_CACHE_DIR"] = str(cache)
             results = run_processes(specs, env, sizes.start_delay)
-        statuses = sandbox.statuses(PACKAGES_PATH)
-        tokens = sum(sandbox.statuses(TOKEN_PATH).values())
-        answered, refused = statuses.get(200, 0), statuses.get(429, 0)
-        wall = max(r["ended"] for r in results) - min(r["started"] for r in results)
-        rate = answered / wall
-        late = sum(1 for r in results if r["late"])
-        result.rows.append(
-            [
-                label,
-                f"{wall:.1f}",
-                f"{answered}",
-                f"{rate:.3f}",
-                f"{rate / advertised:.2f}x",
-                f"{refused}",
-                f"{tokens}",
-                f"{late}",
-            ]
+        rate, refused, tokens = tally_run(
+            result, label, sandbox, specs, results, all_ids, advertised
         )
-        for spec, measured in zip(specs, results, strict=True):
-            got = RecordSet.from_dict(measured["records"])
-            expected = RecordSet.of_ids(in_partition(all_ids, spec))
-            result.check(got.mismatch(expected, f"{label}: partition {spec}"))
         judged = not options.smoke
         short = "on" if sharing else "off"
         result.target(
