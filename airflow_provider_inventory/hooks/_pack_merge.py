@@ -2,16 +2,21 @@
 
 When a list of filter values runs as several listings (one per value), a record can reach two
 of them only if it changed while they ran: a serial number moved from one stock to another
-after the first stock's listing had passed it, before the second's reached it. Such a record's
-second appearance was updated during the listing, so only records whose ``updated_at`` is
-recent (after the merge started, less a margin for clock skew between Pack and the worker) are
-checked against what was already yielded.
+after the first stock's listing had passed it, before the second's reached it. One of its two
+appearances was fetched after the move, so its ``updated_at`` is recent (after the merge
+started, less a margin for clock skew between Pack and the worker). Listings run in parallel,
+so either appearance can reach the merge first:
+
+- a recent record is checked against every record already yielded;
+- any record is checked against the recent records already yielded (few: only those that
+  changed during the run), which catches the stale copy arriving after the moved one.
 
 What is remembered of each yielded record is an 8-byte digest of its key, in one flat byte
 buffer (about 8 bytes per record, where a set of ids costs about 100), and the check of a
-recent record is a scan of that buffer in C. Records without a readable ``updated_at``
-(resources that have none, or a malformed value) are always checked. The chance that a digest
-of a different key matches is about one in 10^14 per checked record at a million records.
+recent record is a scan of that buffer in C; the recent records' digests are also kept in a
+set. Records without a readable ``updated_at`` (resources that have none, or a malformed
+value) count as recent. The chance that a digest of a different key matches is about one in
+10^14 per checked record at a million records.
 """
 
 from __future__ import annotations
@@ -54,11 +59,12 @@ class MergedListings:
         self._key = key
         self._now = now
         self._digests = bytearray()
+        self._recent_digests: set[bytes] = set()
         self._recent = Window()
 
     @property
     def remembered_bytes(self) -> int:
-        """Bytes of digests kept so far (8 per record yielded)."""
+        """Bytes of digests kept so far (8 per record yielded, not counting the recent set)."""
         return len(self._digests)
 
     def pages(self, pages: Iterator[Page]) -> Iterator[Page]:
@@ -89,8 +95,12 @@ class MergedListings:
                 f"records cannot be dropped. List one filter value at a time."
             )
         digest = hashlib.blake2b(repr(identity).encode(), digest_size=_DIGEST).digest()
-        if self._maybe_moved(record) and self._seen(digest):
+        if digest in self._recent_digests:
             return False
+        if self._maybe_moved(record):
+            if self._seen(digest):
+                return False
+            self._recent_digests.add(digest)
         self._digests += digest
         return True
 

@@ -33,6 +33,14 @@ def test_a_record_that_moved_is_yielded_once_and_others_pass() -> None:
     assert merged(first, second) == ["a", "b", "c"]
 
 
+def test_a_stale_copy_reaching_the_merge_after_the_moved_one_is_dropped() -> None:
+    # Parallel listings: the listing the record moved into was merged first.
+    first = page({"id": "a", "updated_at": RECENT}, {"id": "c", "updated_at": OLD})
+    second = page({"id": "a", "updated_at": OLD}, {"id": "b", "updated_at": OLD})
+
+    assert merged(first, second) == ["a", "c", "b"]
+
+
 def test_records_without_a_readable_timestamp_are_always_checked() -> None:
     first = page({"id": "a"}, {"id": "b", "updated_at": "yesterday"})
     second = page({"id": "a"}, {"id": "b", "updated_at": "yesterday"}, {"id": "d"})
