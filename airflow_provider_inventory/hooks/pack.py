@@ -249,20 +249,20 @@ class PackHook(InventoryHook):
             InventoryApiError: a request failed after its retries, a page is malformed, or the
                 paging loops, leaves the API's origin or ends short (raised while iterating).
         """
-        warehouse = optional_identifier("warehouse_id", warehouse_id)
-        table = resource_for(resource, warehouse)
-        plan = self._plan(
-            table,
+        return self._listing(
+            resource,
+            warehouse_id=warehouse_id,
             filters=filters,
             include=include,
             sort=sort,
             query=query,
-            warehouse_id=warehouse,
             per_page=per_page,
+            updated_since=updated_since,
+            updated_before=updated_before,
+            max_workers=max_workers,
             allow_undocumented=allow_undocumented,
+            expand=None,
         )
-        window = self._window(table, updated_since, updated_before)
-        return self._stream(plan, window, checked_workers(max_workers), expander=None)
 
     def list_resources(self, resource: str, **arguments: Any) -> list[Record]:
         """All records of :meth:`iter_resources` as a list; for small sets.
@@ -372,22 +372,20 @@ class PackHook(InventoryHook):
             for name, value in (("product_id", product_id), ("stock_id", stock_id), ("code", code))
             if value is not None
         }
-        warehouse = optional_identifier("warehouse_id", warehouse_id)
-        table = resource_for("serial-numbers", warehouse)
-        plan = self._plan(
-            table,
+        return self._listing(
+            "serial-numbers",
+            warehouse_id=warehouse_id,
             filters=filters,
             include=None,
             sort=None,
             query=None,
-            warehouse_id=warehouse,
             per_page=per_page,
+            updated_since=updated_since,
+            updated_before=updated_before,
+            max_workers=max_workers,
             allow_undocumented=False,
+            expand=expand,
         )
-        window = self._window(table, updated_since, updated_before)
-        expansions = checked_expand(expand)
-        expander = ContextExpander(expansions, self._related_records) if expansions else None
-        return self._stream(plan, window, checked_workers(max_workers), expander=expander)
 
     def list_serial_numbers(
         self,
@@ -491,6 +489,40 @@ class PackHook(InventoryHook):
                 f"({self.extra.string('organization_id')!r}) and host."
             )
         return message
+
+    def _listing(
+        self,
+        resource: str,
+        *,
+        warehouse_id: str | None,
+        filters: Mapping[str, FilterArgument] | None,
+        include: str | Sequence[str] | None,
+        sort: str | Sequence[str] | None,
+        query: str | None,
+        per_page: int | None,
+        updated_since: Instant | None,
+        updated_before: Instant | None,
+        max_workers: int,
+        allow_undocumented: bool,
+        expand: Sequence[str] | None,
+    ) -> RecordStream:
+        """The one way a listing is built: every argument checked, no request sent yet."""
+        warehouse = optional_identifier("warehouse_id", warehouse_id)
+        table = resource_for(resource, warehouse)
+        plan = self._plan(
+            table,
+            filters=filters,
+            include=include,
+            sort=sort,
+            query=query,
+            warehouse_id=warehouse,
+            per_page=per_page,
+            allow_undocumented=allow_undocumented,
+        )
+        window = self._window(table, updated_since, updated_before)
+        expansions = checked_expand(expand)
+        expander = ContextExpander(expansions, self._related_records) if expansions else None
+        return self._stream(plan, window, checked_workers(max_workers), expander=expander)
 
     def _plan(
         self,
